@@ -5,6 +5,7 @@ import { isIp, type ConntrackState, type Protocol } from '../diagnosis/index.js'
 import { UsageError } from './cli-error.js';
 
 export const TRACE_USAGE = `usage: netdiag trace --iptables-save FILE [--ipset FILE] [--routes FILE] [--rules FILE]
+                     [--links FILE] [--addresses FILE] [--sysctls FILE]
                      --src IP --dst IP [--sport N] --dport N --protocol tcp|udp|icmp
                      [--iif NAME] [--oif NAME] [--local-ips IP,IP...] [--mark N]
                      [--ctstate NEW|ESTABLISHED|RELATED|INVALID|UNTRACKED] [--json]
@@ -32,6 +33,9 @@ export interface TraceRequest {
   readonly ipsetFile?: string;
   readonly routesFile?: string;
   readonly rulesFile?: string;
+  readonly linksFile?: string;
+  readonly addressesFile?: string;
+  readonly sysctlsFile?: string;
   readonly src: string;
   readonly dst: string;
   readonly sport: number;
@@ -72,6 +76,9 @@ export function parseTraceArgs(args: string[]): TraceRequest {
         ipset: { type: 'string' },
         routes: { type: 'string' },
         rules: { type: 'string' },
+        links: { type: 'string' },
+        addresses: { type: 'string' },
+        sysctls: { type: 'string' },
         src: { type: 'string' },
         dst: { type: 'string' },
         sport: { type: 'string' },
@@ -93,7 +100,9 @@ export function parseTraceArgs(args: string[]): TraceRequest {
   const protocol = (values.protocol ?? '').toLowerCase() as Protocol;
   if (!PROTOCOLS.includes(protocol)) throw new UsageError(`--protocol ${JSON.stringify(values.protocol)}: expected tcp, udp or icmp`);
   if (protocol !== 'icmp' && values.dport === undefined) throw new UsageError(`missing --dport (required for ${protocol})`);
-  if (values.rules !== undefined && values.routes === undefined) throw new UsageError('--rules needs --routes (the tables the rules look up)');
+  for (const flag of ['rules', 'links', 'sysctls'] as const) {
+    if (values[flag] !== undefined && values.routes === undefined) throw new UsageError(`--${flag} needs --routes (it only informs the routing decision)`);
+  }
   const ctState = (values.ctstate ?? 'NEW').toUpperCase() as ConntrackState;
   if (!CT_STATES.includes(ctState)) throw new UsageError(`--ctstate ${JSON.stringify(values.ctstate)}: expected one of ${CT_STATES.join(', ')}`);
   const localIps = (values['local-ips'] ?? '')
@@ -106,6 +115,9 @@ export function parseTraceArgs(args: string[]): TraceRequest {
     ...(values.ipset !== undefined ? { ipsetFile: values.ipset } : {}),
     ...(values.routes !== undefined ? { routesFile: values.routes } : {}),
     ...(values.rules !== undefined ? { rulesFile: values.rules } : {}),
+    ...(values.links !== undefined ? { linksFile: values.links } : {}),
+    ...(values.addresses !== undefined ? { addressesFile: values.addresses } : {}),
+    ...(values.sysctls !== undefined ? { sysctlsFile: values.sysctls } : {}),
     src: requireIp('--src', values.src ?? ''),
     dst: requireIp('--dst', values.dst ?? ''),
     sport: protocol === 'icmp' ? 0 : parseInteger('--sport', values.sport ?? String(DEFAULT_SPORT), 65535),

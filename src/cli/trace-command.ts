@@ -37,6 +37,9 @@ export function runTraceRequest(request: TraceRequest): HostTraceResult {
   const ipsetSave = dumpOf(request.ipsetFile, '--ipset');
   const routes = dumpOf(request.routesFile, '--routes');
   const rules = dumpOf(request.rulesFile, '--rules');
+  const links = dumpOf(request.linksFile, '--links');
+  const addresses = dumpOf(request.addressesFile, '--addresses');
+  const sysctls = dumpOf(request.sysctlsFile, '--sysctls');
   let host;
   try {
     host = buildHostFromDumps(
@@ -45,6 +48,9 @@ export function runTraceRequest(request: TraceRequest): HostTraceResult {
         ...(ipsetSave !== undefined ? { ipsetSave } : {}),
         ...(routes !== undefined ? { routes } : {}),
         ...(rules !== undefined ? { rules } : {}),
+        ...(links !== undefined ? { links } : {}),
+        ...(addresses !== undefined ? { addresses } : {}),
+        ...(sysctls !== undefined ? { sysctls } : {}),
         localAddresses: request.localIps.map(address),
         family: src.family,
       },

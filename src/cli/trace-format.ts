@@ -67,7 +67,7 @@ function routeText(decision: Extract<TraceStep, { kind: 'route' }>['decision']):
     case 'local':
       return 'local delivery';
     case 'unicast':
-      return `out ${decision.outIface === '' ? '(unknown interface)' : decision.outIface}${decision.gateway ? ` via ${formatIp(decision.gateway)}` : ''}${decision.source ? ` src ${formatIp(decision.source)}` : ''}`;
+      return `out ${decision.outIface === '' ? '(unknown interface)' : decision.outIface}${decision.gateway ? ` via ${formatIp(decision.gateway)}` : ''}`;
     case 'unreachable':
       return `${decision.reject ? 'unreachable' : 'dropped'}: ${decision.reason}`;
     case 'unknown':

@@ -8,6 +8,7 @@ import { IpsetTable, parseIpsetSave } from './ipset/index.js';
 import { parseIptablesSave } from './netfilter/index.js';
 import {
   buildRoutingState,
+  buildRoutingSysctls,
   parseAddresses,
   parseLinks,
   parseRoutes,
@@ -17,6 +18,7 @@ import {
   type Address,
   type Link,
   type Route,
+  type RoutingSysctls,
 } from './routing/index.js';
 
 /** A dump and where it came from (a file name), for messages. */
@@ -37,6 +39,8 @@ export interface HostDumps {
   readonly links?: Dump;
   /** `ip -j addr`; without it each `local` route's address is taken as an address of its device. */
   readonly addresses?: Dump;
+  /** `sysctl -a` (or just net.ipv4.conf.*): forwarding and rp_filter per interface. */
+  readonly sysctls?: Dump;
   /** Addresses of the host given by the caller, added to those found in the dumps. */
   readonly localAddresses?: readonly IpAddress[];
   /** The family of the packets to trace: picks the rule set's family and the routes'. */
@@ -91,6 +95,22 @@ function inferAddresses(routes: readonly Route[], links: readonly Link[]): Addre
   return addresses;
 }
 
+/** `sysctl -a` output: `net.ipv4.conf.eth0.forwarding = 1` lines; others are ignored. */
+function parseSysctlText(dump: Dump): RoutingSysctls {
+  const values: Record<string, string> = {};
+  for (const line of dump.text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) values[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  return buildRoutingSysctls(values);
+}
+
+/**
+ * Without a sysctl dump a trace of netfilter should not fail on sysctls it was not shown: every
+ * interface is taken to forward (as on any Kubernetes node) with rp_filter off, and a warning says so.
+ */
+const ASSUMED_SYSCTLS: RoutingSysctls = { all: { forwarding: true, rpFilter: 0 } };
+
 function addUnique(into: IpAddress[], more: readonly IpAddress[]): void {
   for (const ip of more) if (!into.some((known) => ipEquals(known, ip))) into.push(ip);
 }
@@ -129,7 +149,18 @@ export function buildHostFromDumps(dumps: HostDumps, devices: readonly string[] 
         source: dumps.routes.source,
       });
     }
-    routing = buildRoutingState({ links, addresses, routes, ...(rules !== undefined ? { rules } : {}) });
+    let sysctls: RoutingSysctls;
+    if (dumps.sysctls !== undefined) {
+      sysctls = parseSysctlText(dumps.sysctls);
+    } else {
+      sysctls = ASSUMED_SYSCTLS;
+      warnings.push({
+        code: 'sysctls-assumed',
+        message: 'no sysctl dump: every interface is taken to forward (net.ipv4.conf.*.forwarding=1) with rp_filter off',
+        source: dumps.routes.source,
+      });
+    }
+    routing = buildRoutingState({ links, addresses, routes, sysctls, ...(rules !== undefined ? { rules } : {}) });
     addUnique(localAddresses, addresses.map((a) => a.local));
   } else if (dumps.addresses !== undefined) {
     addUnique(localAddresses, parseAddresses(dumps.addresses.text, dumps.addresses.source).addresses.map((a) => a.local));

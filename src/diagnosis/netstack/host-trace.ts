@@ -17,7 +17,15 @@ import {
   type TraceStep,
   type Verdict,
 } from './netfilter/index.js';
-import { lookupRoute, type RejectedDecision, type RouteDecision, type RoutingState } from './routing/index.js';
+import {
+  lookupRoute,
+  RT_SCOPE_UNIVERSE,
+  selectIpv4Source,
+  selectIpv6Source,
+  type RejectedDecision,
+  type RouteDecision,
+  type RoutingState,
+} from './routing/index.js';
 import { PROTOCOL_NUMBERS } from '../model/packet.js';
 
 export interface HostTraceInput {
@@ -78,8 +86,17 @@ function ipsetLookupOf(table: IpsetTable): IpsetLookup {
   };
 }
 
+/**
+ * The address MASQUERADE picks: the kernel's inet_select_addr(out, next hop, RT_SCOPE_UNIVERSE)
+ * for IPv4, where the next hop is the gateway or else the destination (nf_nat_masquerade_ipv4),
+ * and ipv6_dev_get_saddr(out, destination) for IPv6. Not the route's `src`: MASQUERADE ignores it.
+ */
+function masqueradeSource(routing: RoutingState, dev: string, gateway: IpAddress | undefined, dst: IpAddress): IpAddress | undefined {
+  return dst.family === 4 ? selectIpv4Source(routing, dev, gateway ?? dst, RT_SCOPE_UNIVERSE) : selectIpv6Source(routing, dev, dst).src;
+}
+
 /** The walk's view of a routing decision: where the packet goes next, or why it does not. */
-export function toNetfilterDecision(decision: RouteDecision): NetfilterRouteDecision {
+export function toNetfilterDecision(decision: RouteDecision, routing: RoutingState, dst: IpAddress): NetfilterRouteDecision {
   switch (decision.kind) {
     case 'local':
       return { kind: 'local' };
@@ -90,7 +107,7 @@ export function toNetfilterDecision(decision: RouteDecision): NetfilterRouteDeci
         // The kernel picks one next hop per flow by hash; which device is not in the dumps.
         return { kind: 'unknown', reason: `multipath route over ${devices.join(', ')}: the output interface depends on the flow hash (${decision.explanation})` };
       }
-      const source = decision.src ?? first.src;
+      const source = masqueradeSource(routing, first.dev, first.gateway, dst);
       return {
         kind: 'unicast',
         outIface: first.dev,
@@ -151,7 +168,18 @@ function routeLookupOf(routing: RoutingState): NetfilterRouteLookup {
         sport: packet.sport,
         dport: packet.dport,
       }),
+      routing,
+      packet.dst,
     );
+}
+
+/** Addresses per interface, primary first (REDIRECT, addrtype --limit-iface-*). */
+function interfaceAddressesOf(routing: RoutingState): Map<string, IpAddress[]> {
+  const byDev = new Map<string, IpAddress[]>();
+  for (const [dev, addresses] of routing.addressesByDev) {
+    byDev.set(dev, [...addresses].sort((a, b) => Number(a.secondary) - Number(b.secondary)).map((a) => a.local));
+  }
+  return byDev;
 }
 
 function formatEndpoint(address: IpAddress, port: number, withPort: boolean): string {
@@ -210,7 +238,9 @@ export function traceHost(input: HostTraceInput, query: HostTraceQuery): HostTra
     query.iif !== undefined ? { kind: 'incoming', inIface: query.iif } : { kind: 'outgoing' },
     {
       localAddresses: input.localAddresses,
-      ...(input.routing !== undefined ? { route: routeLookupOf(input.routing) } : {}),
+      ...(input.routing !== undefined
+        ? { route: routeLookupOf(input.routing), interfaceAddresses: interfaceAddressesOf(input.routing) }
+        : {}),
       ...(input.ipsets !== undefined ? { ipsets: ipsetLookupOf(input.ipsets) } : {}),
     },
     query.oif !== undefined ? { outIface: query.oif } : {},

@@ -20,6 +20,7 @@ export { parseFdb, type FdbEntry, type ParsedFdb } from './fdb.js';
 export { buildRoutingSysctls, type RoutingSysctls, type InterfaceSysctls } from './sysctls.js';
 export { buildRoutingState, type RoutingInput, type RoutingState } from './state.js';
 export { lookupRoute, summarizeDecision, explainSteps } from './lookup.js';
+export { selectIpv4Source, selectIpv6Source } from './source-address.js';
 export {
   ERRNO_MESSAGES,
   type RouteQuery,
