@@ -107,6 +107,26 @@ describe('buildKubeProxyRules', () => {
     expect(rules.largeClusterMode).toBe(false);
   });
 
+  it('allocates distinct NodePorts in 30000-32767 for 5,000 services: 30000 + i, then the lowest free port', () => {
+    const big = buildKubeProxyRules({ services: 5000, endpointsPerService: 4, header: false });
+    const ports = big.services.flatMap((s) => (s.nodePort === undefined ? [] : [s.nodePort]));
+    expect(ports).toHaveLength(1667);
+    expect(new Set(ports).size).toBe(ports.length);
+    expect(ports.every((p) => p >= 30000 && p <= 32767)).toBe(true);
+    expect(big.services.find((s) => s.name === 'svc-2766')?.nodePort).toBe(32766);
+    // svc-2769 would be 32769: it takes the first port no earlier service has, 30001.
+    expect(big.services.find((s) => s.name === 'svc-2769')?.nodePort).toBe(30001);
+    expect(big.services.find((s) => s.name === 'svc-2772')?.nodePort).toBe(30002);
+    expect(big.services.filter((s) => s.endpoints.length > 0).flatMap((s) => s.endpoints)).toHaveLength(4000 * 4 + 1);
+  });
+
+  it('refuses more NodePorts than the range holds', () => {
+    expect(buildKubeProxyRules({ services: 2768, endpointsPerService: 1, nodePortEvery: 1 }).services.at(-1)?.nodePort).toBe(32767);
+    expect(() => buildKubeProxyRules({ services: 2769, endpointsPerService: 1, nodePortEvery: 1 })).toThrow(
+      '2769 NodePorts do not fit in 30000-32767: raise nodePortEvery',
+    );
+  });
+
   it('puts NodePorts on the node IP only when asked', () => {
     const text = buildKubeProxyRules({ services: 3, endpointsPerService: 1, nodePortAddresses: 'node-ip', nodeIp: '172.18.0.3' }).text;
     expect(text).toContain('-A KUBE-SERVICES -d 172.18.0.3/32 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS');
@@ -139,10 +159,13 @@ describeAsRoot('kube-proxy rules load into the kernel', () => {
     ['legacy', 12, 3],
     ['nft', 330, 4],
     ['legacy', 330, 4],
+    // The `trace` benchmark's size (82,740 lines), NodePorts past 32767 reallocated.
+    ['nft', 5000, 4],
+    ['legacy', 5000, 4],
   ])('%s backend: %i services x %i endpoints load and save back identically', async (backend, services, endpoints) => {
     const rules = buildKubeProxyRules({ services, endpointsPerService: endpoints });
     await restoreIptables(ns, rules.text, { backend });
     const saved = await execIn(ns, backend === 'legacy' ? 'iptables-legacy-save' : 'iptables-nft-save', []);
     expect(tables(saved.stdout)).toEqual(tables(rules.text));
-  }, 60_000);
+  }, 120_000);
 });

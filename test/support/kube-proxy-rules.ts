@@ -32,7 +32,12 @@ export interface KubeProxyRulesOptions {
   readonly clusterCidr?: string;
   /** The node's IP: the `default/kubernetes` endpoint (port 6443), and the NodePort address with `nodePortAddresses: 'node-ip'`. */
   readonly nodeIp?: string;
-  /** Every k-th generated service (i % k === 0) has a NodePort (30000 + i). 0: none. Default 3. */
+  /**
+   * Every k-th generated service (i % k === 0) has a NodePort, from kube-apiserver's default
+   * `--service-node-port-range` 30000-32767: 30000 + i while that is in the range, then the lowest
+   * port of the range not yet taken, so no two services share one. More NodePorts than the range
+   * holds (2,768) is an error. 0: none. Default 3.
+   */
   readonly nodePortEvery?: number;
   /** Every k-th generated service (i % k === k - 1) has no endpoints. 0: none. Default 5. */
   readonly emptyEvery?: number;
@@ -88,6 +93,9 @@ export interface KubeProxyRules {
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const MASQ_MARK = '0x4000';
 const LARGE_CLUSTER_ENDPOINTS = 1000;
+/** kube-apiserver's default `--service-node-port-range`, 30000-32767. */
+const NODE_PORT_MIN = 30000;
+const NODE_PORT_COUNT = 2768;
 
 /** The first 16 characters of Go's base32.StdEncoding of sha256(text): kube-proxy's chain hash. */
 export function kubeProxyHash(text: string): string {
@@ -191,7 +199,21 @@ export function buildKubeProxyRules(options: KubeProxyRulesOptions): KubeProxyRu
   const svcRange = parseV4Cidr(serviceCidr);
   const podRange = parseV4Cidr(clusterCidr);
   if (options.services + 2 > svcRange.size) throw new Error(`${serviceCidr} is too small for ${options.services} services`);
-  if (options.services > 2767) throw new Error('at most 2767 services (NodePorts 30000-32767)');
+  const nodePorts = nodePortEvery > 0 ? Math.ceil(options.services / nodePortEvery) : 0;
+  if (nodePorts > NODE_PORT_COUNT) {
+    throw new Error(`${nodePorts} NodePorts do not fit in ${NODE_PORT_MIN}-${NODE_PORT_MIN + NODE_PORT_COUNT - 1}: raise nodePortEvery`);
+  }
+  const takenNodePorts = new Set<number>();
+  let freeNodePort = NODE_PORT_MIN;
+  const allocateNodePort = (i: number): number => {
+    let port = NODE_PORT_MIN + i;
+    if (port >= NODE_PORT_MIN + NODE_PORT_COUNT || takenNodePorts.has(port)) {
+      while (takenNodePorts.has(freeNodePort)) freeNodePort++;
+      port = freeNodePort;
+    }
+    takenNodePorts.add(port);
+    return port;
+  };
 
   // The ground truth first; the rules are written from it.
   const services: KubeProxyService[] = [];
@@ -228,7 +250,7 @@ export function buildKubeProxyRules(options: KubeProxyRulesOptions): KubeProxyRu
         protocol: udp ? 'udp' : 'tcp',
         clusterIP: v4(svcRange.base + 2 + i),
         port: udp ? 53 : 80,
-        ...(nodePortEvery > 0 && i % nodePortEvery === 0 ? { nodePort: 30000 + i } : {}),
+        ...(nodePortEvery > 0 && i % nodePortEvery === 0 ? { nodePort: allocateNodePort(i) } : {}),
       },
       endpoints,
     );

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import type { Rule, Ruleset } from './model.js';
 import { IptablesParseError, parseIptablesSave } from './ruleset-parser.js';
+import { buildKubeProxyRules } from '../../../../test/support/kube-proxy-rules.js';
 import { dump } from './testing/helpers.js';
-import { buildKubeProxyDump } from './testing/kube-proxy-dump.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`./testdata/${name}`, import.meta.url), 'utf8');
 
@@ -114,7 +114,15 @@ describe('parseIptablesSave on real dumps', () => {
   });
 
   it('reads what kube-proxy programs, as iptables-legacy-save and iptables-nft-save -c print it', () => {
-    const generated = buildKubeProxyDump({ services: 3, endpointsPerService: 2, nodePortEvery: 2, servicesWithoutEndpoints: 1 });
+    // 3 services of 2 endpoints (2 with a NodePort) and 1 without endpoints, as testdata/README.md says.
+    const generated = buildKubeProxyRules({
+      services: 4,
+      endpointsPerService: 2,
+      nodePortEvery: 2,
+      emptyEvery: 4,
+      udpEvery: 0,
+      kubernetesService: false,
+    }).text;
     // Each table as text, without comments (the order of tables follows their registration order).
     const tables = (t: string): string[] =>
       t

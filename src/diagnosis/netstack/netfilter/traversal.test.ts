@@ -3,8 +3,8 @@ import { formatIp, type IpAddress } from '../../model/ip.js';
 import type { Packet } from '../../model/packet.js';
 import type { TableName } from './model.js';
 import { parseIptablesSave } from './ruleset-parser.js';
+import { buildKubeProxyRules } from '../../../../test/support/kube-proxy-rules.js';
 import { ip, packet, parseDump } from './testing/helpers.js';
-import { buildKubeProxyDump, buildKubeProxyServices } from './testing/kube-proxy-dump.js';
 import type { HostContext, Outcome, PacketDirection, NetfilterRouteQuery, TraceOptions, TraceResult } from './trace-types.js';
 import { traceIptables } from './traversal.js';
 
@@ -594,16 +594,31 @@ describe('traceIptables: TPROXY', () => {
 });
 
 describe('traceIptables on a kube-proxy rule set', () => {
-  const options = { services: 20, endpointsPerService: 4, nodePortEvery: 5, servicesWithoutEndpoints: 1 };
-  const rs = parseIptablesSave(buildKubeProxyDump(options), 'kube-proxy');
-  const services = buildKubeProxyServices(options);
+  // 20 services of 4 endpoints (every 5th with a NodePort, every 10th UDP) and a 21st without endpoints.
+  const generated = buildKubeProxyRules({
+    services: 21,
+    endpointsPerService: 4,
+    nodePortEvery: 5,
+    emptyEvery: 21,
+    udpEvery: 10,
+    kubernetesService: false,
+    nodeIp: formatIp(NODE_IP),
+  });
+  const rs = parseIptablesSave(generated.text, 'kube-proxy');
+  const services = generated.services;
   const web = services[3];
   const noEndpoints = services[20];
   if (web === undefined || noEndpoints === undefined) throw new Error('services missing');
 
+  it('generates what the tests below assume', () => {
+    expect(services.filter((s) => s.endpoints.length === 4)).toHaveLength(20);
+    expect(noEndpoints.endpoints).toEqual([]);
+    expect(web).toMatchObject({ protocol: 'tcp', port: 80 });
+  });
+
   it('a pod reaching a ClusterIP is DNATed to one of four endpoints, a quarter each', () => {
-    const result = traceIptables(rs, packet('tcp', '10.244.0.7', web.clusterIp, 80), IN_CNI0, HOST);
-    expect(result.outcomes.map((o) => `${formatIp(o.packet.dst)}:${o.packet.dport}`)).toEqual(web.endpoints.map((e) => `${e}:8080`));
+    const result = traceIptables(rs, packet('tcp', '10.244.0.7', web.clusterIP, 80), IN_CNI0, HOST);
+    expect(result.outcomes.map((o) => `${formatIp(o.packet.dst)}:${o.packet.dport}`)).toEqual(web.endpoints.map((e) => `${e.ip}:${e.port}`));
     for (const o of result.outcomes) {
       expect(o.verdict).toBe('ACCEPT');
       expect(o.probability).toBeCloseTo(0.25, 6);
@@ -613,13 +628,13 @@ describe('traceIptables on a kube-proxy rule set', () => {
   });
 
   it('a client outside the cluster CIDR is marked and masqueraded', () => {
-    const result = traceIptables(rs, packet('tcp', '192.168.1.50', web.clusterIp, 80), IN_ETH0, HOST);
+    const result = traceIptables(rs, packet('tcp', '192.168.1.50', web.clusterIP, 80), IN_ETH0, HOST);
     expect(result.outcomes).toHaveLength(4);
     for (const o of result.outcomes) expect(o.natApplied.map((n) => n.kind)).toEqual(['dnat', 'masquerade']);
   });
 
   it('a service without endpoints is rejected in filter', () => {
-    const o = only(traceIptables(rs, packet('tcp', '10.244.0.7', noEndpoints.clusterIp, 80), IN_CNI0, HOST));
+    const o = only(traceIptables(rs, packet('tcp', '10.244.0.7', noEndpoints.clusterIP, 80), IN_CNI0, HOST));
     expect(o.verdict).toBe('REJECT');
     expect(o.reason).toMatch(/^REJECT \(icmp-port-unreachable\) by filter KUBE-SERVICES rule at line \d+$/);
   });
@@ -629,7 +644,7 @@ describe('traceIptables on a kube-proxy rule set', () => {
     if (nodePort?.nodePort === undefined) throw new Error('no NodePort service');
     const result = traceIptables(rs, packet('tcp', '203.0.113.5', '192.168.1.10', nodePort.nodePort), IN_ETH0, HOST);
     expect(result.outcomes).toHaveLength(4);
-    expect(result.outcomes.map((o) => formatIp(o.packet.dst)).sort()).toEqual([...nodePort.endpoints].sort());
+    expect(result.outcomes.map((o) => formatIp(o.packet.dst)).sort()).toEqual(nodePort.endpoints.map((e) => e.ip).sort());
     expect((result.outcomes[0] as Outcome).trace.some((s) => s.kind === 'rule' && s.chain === 'KUBE-NODEPORTS')).toBe(true);
   });
 

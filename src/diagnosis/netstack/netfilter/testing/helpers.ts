@@ -1,5 +1,5 @@
 // Helpers for the netfilter tests: addresses, packets, one-rule dumps. Test-only (imported by
-// *.test.ts files).
+// *.test.ts files); tsconfig.build.json leaves `testing/` folders out of dist/.
 
 import { parseIp, type IpAddress } from '../../../model/ip.js';
 import { buildPacket, type ConntrackState, type Packet, type Protocol } from '../../../model/packet.js';
