@@ -78,6 +78,12 @@ describe('netdiag trace on a kube-proxy node (examples/trace)', () => {
     expect(reject?.rule).toContain('has no endpoints');
   });
 
+  it('rejects the node\'s own connection to a NodePort without endpoints, after the loop through lo', () => {
+    const result = traceJson(...node1, '--src', '10.0.0.11', '--dst', '10.0.0.11', '--dport', '30009', '--protocol', 'tcp');
+    expect(result.verdict).toBe('REJECT');
+    expect(result.trace.at(-1)).toMatchObject({ table: 'filter', chain: 'KUBE-EXTERNAL-SERVICES' });
+  });
+
   it('prints a readable walk without --json', () => {
     const { status, stdout } = netdiag('trace', ...node1, '--iif', 'cni0', '--src', '10.244.1.5', '--dst', '10.96.0.6', '--dport', '80', '--protocol', 'tcp');
     expect(status).toBe(0);

@@ -152,4 +152,17 @@ describe('traceHost', () => {
     ]);
     expect(result.destinations).toEqual(['10.244.1.7:80', '10.244.1.8:80']);
   });
+  it.each([
+    ['-A INPUT -p tcp --dport 80 -j REJECT --reject-with tcp-reset', 'REJECT'],
+    ['-A INPUT -p tcp --dport 81 -j REJECT --reject-with tcp-reset', 'ACCEPT'],
+  ])('follows a local packet to a local address back in through lo and INPUT (%s)', (rule, verdict) => {
+    const result = trace(
+      { iptablesSave: { source: 'rules', text: iptables(['filter', [rule]]) }, routes },
+      { src: '10.0.0.11', dst: '192.168.1.5' },
+    );
+    expect(result.verdict).toBe(verdict);
+    const hooks = result.outcomes[0]?.trace.flatMap((step) => ('hook' in step ? [step.hook] : []));
+    expect(hooks).toEqual(expect.arrayContaining(['OUTPUT', 'POSTROUTING', 'PREROUTING', 'INPUT']));
+    if (verdict === 'ACCEPT') expect(result.outcomes[0]?.delivery).toEqual({ kind: 'local' });
+  });
 });

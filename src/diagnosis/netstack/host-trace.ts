@@ -10,6 +10,7 @@ import type { IpsetTable } from './ipset/index.js';
 import {
   traceIptables,
   type IpsetLookup,
+  type HostContext,
   type NetfilterRouteDecision,
   type NetfilterRouteLookup,
   type Outcome,
@@ -230,21 +231,48 @@ function combineVerdicts(outcomes: readonly Outcome[]): { verdict: Verdict; warn
   };
 }
 
+/** A locally generated packet the routing sent to `lo`: it comes back in on `lo`. */
+function isLoopedBack(outcome: Outcome): boolean {
+  return outcome.verdict === 'ACCEPT' && outcome.delivery?.kind === 'transmit' && outcome.delivery.outIface === 'lo';
+}
+
+/**
+ * The second half of a local packet to a local address: out through `lo`, it re-enters
+ * PREROUTING and INPUT on `lo` with its conntrack entry, whose NAT was set up on the way out (nat
+ * is not consulted again) and with the local route it was sent by (ip_rcv_finish does no input
+ * route lookup for a packet that still carries its route, so no martian or rp_filter check).
+ * The two walks are joined into one path per combination.
+ */
+function followLoopback(input: HostTraceInput, host: HostContext, first: Outcome): Outcome[] {
+  const looped: HostContext = { ...host, route: () => ({ kind: 'local' }) };
+  const second = traceIptables(input.ruleset, first.packet, { kind: 'incoming', inIface: 'lo' }, looped, {
+    conntrack: { natInitialized: { source: true, destination: true } },
+  });
+  return second.outcomes.map((o) => ({
+    ...o,
+    probability: first.probability * o.probability,
+    natApplied: [...first.natApplied, ...o.natApplied],
+    trace: [...first.trace, ...o.trace],
+    warnings: [...first.warnings, ...o.warnings],
+  }));
+}
+
 /** Walks `query.packet` through the host and summarises every path it may take. */
 export function traceHost(input: HostTraceInput, query: HostTraceQuery): HostTraceResult {
-  const result = traceIptables(
+  const host: HostContext = {
+    localAddresses: input.localAddresses,
+    ...(input.routing !== undefined ? { route: routeLookupOf(input.routing), interfaceAddresses: interfaceAddressesOf(input.routing) } : {}),
+    ...(input.ipsets !== undefined ? { ipsets: ipsetLookupOf(input.ipsets) } : {}),
+  };
+  const walked = traceIptables(
     input.ruleset,
     query.packet,
     query.iif !== undefined ? { kind: 'incoming', inIface: query.iif } : { kind: 'outgoing' },
-    {
-      localAddresses: input.localAddresses,
-      ...(input.routing !== undefined
-        ? { route: routeLookupOf(input.routing), interfaceAddresses: interfaceAddressesOf(input.routing) }
-        : {}),
-      ...(input.ipsets !== undefined ? { ipsets: ipsetLookupOf(input.ipsets) } : {}),
-    },
+    host,
     query.oif !== undefined ? { outIface: query.oif } : {},
   );
+  const outcomes = query.iif === undefined ? walked.outcomes.flatMap((o) => (isLoopedBack(o) ? followLoopback(input, host, o) : [o])) : walked.outcomes;
+  const result = { ...walked, outcomes };
   const withPort = query.packet.protocol !== 'icmp';
   const destinations = new Map<string, IpAddress>();
   let masquerade = false;
