@@ -3,6 +3,9 @@
 // no JIT, no warm caches, its own memory peak).
 
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface BenchOptions {
@@ -77,6 +80,20 @@ export function runFreshProcess(script: string, args: readonly string[], options
     return JSON.parse(child.stdout) as unknown;
   } catch (error) {
     throw new Error(`${script} printed no JSON: ${child.stdout.slice(0, 200)}`, { cause: error });
+  }
+}
+
+/**
+ * Writes `inputs` (file name → content) into a fresh temporary directory, runs `script` in a fresh
+ * process with that directory as its argument, removes the directory, and returns the output.
+ */
+export function runFreshProcessOn(script: string, inputs: Readonly<Record<string, string>>, options: BenchOptions): unknown {
+  const dir = mkdtempSync(join(tmpdir(), 'netdiag-bench-'));
+  try {
+    for (const [name, content] of Object.entries(inputs)) writeFileSync(join(dir, name), content);
+    return runFreshProcess(script, [dir], options);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

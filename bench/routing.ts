@@ -3,10 +3,7 @@
 // routes in all; a fresh Node process (bench/routing-process.ts) parses the dumps and makes
 // 20,000 lookups to pods, nodes, the node itself and the internet, from pods, outside and itself.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { figureLine, percentile, round, runFreshProcess, seededRandom, type Bench, type BenchOptions, type BenchResult } from './bench.js';
+import { figureLine, percentile, round, runFreshProcessOn, seededRandom, type Bench, type BenchOptions, type BenchResult } from './bench.js';
 import { buildNodeDumps } from './node-dumps.js';
 import { buildRoutingQueries, ROUTING_DUMP_FILES, type RoutingProcessOutput } from './routing-inputs.js';
 
@@ -30,20 +27,21 @@ function runRoutingBench(options: BenchOptions): BenchResult {
   const node = buildNodeDumps({ nodes: NODES, node: NODE, extraRoutes });
   const queries = buildRoutingQueries({ node: NODE, nodes: NODES, nodeIp: node.nodeIp, extraRoutes }, LOOKUPS, seededRandom(SEED));
 
-  const dir = mkdtempSync(join(tmpdir(), 'netdiag-bench-routing-'));
-  let out: RoutingProcessOutput;
-  try {
-    const files = ROUTING_DUMP_FILES;
-    writeFileSync(join(dir, files.routes), node.routes);
-    writeFileSync(join(dir, files.rules), node.rules);
-    writeFileSync(join(dir, files.links), node.links);
-    writeFileSync(join(dir, files.addresses), node.addresses);
-    writeFileSync(join(dir, files.sysctls), node.sysctls);
-    writeFileSync(join(dir, files.queries), JSON.stringify(queries));
-    out = readOutput(runFreshProcess('routing-process.js', [dir], options));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const files = ROUTING_DUMP_FILES;
+  const out = readOutput(
+    runFreshProcessOn(
+      'routing-process.js',
+      {
+      [files.routes]: node.routes,
+      [files.rules]: node.rules,
+      [files.links]: node.links,
+      [files.addresses]: node.addresses,
+      [files.sysctls]: node.sysctls,
+      [files.queries]: JSON.stringify(queries),
+      },
+      options,
+    ),
+  );
   if (out.routes !== node.routeCount) throw new Error(`the routing state holds ${out.routes} routes of ${node.routeCount}`);
 
   const figures = {

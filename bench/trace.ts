@@ -5,11 +5,8 @@
 //
 // Targets (the issue): parse <= 500 ms, one trace <= 1 ms at the median, peak memory <= 300 MiB.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buildKubeProxyRules } from '../test/support/kube-proxy-rules.js';
-import { figureLine, percentile, round, runFreshProcess, seededRandom, type Bench, type BenchOptions, type BenchResult } from './bench.js';
+import { figureLine, percentile, round, runFreshProcessOn, seededRandom, type Bench, type BenchOptions, type BenchResult } from './bench.js';
 import { buildNodeDumps, CLUSTER_CIDR } from './node-dumps.js';
 import { buildTraceQueries, TRACE_DUMP_FILES, type TraceProcessOutput } from './trace-inputs.js';
 
@@ -37,21 +34,22 @@ function runTraceBench(options: BenchOptions): BenchResult {
   const ruleCount = rules.text.split('\n').filter((line) => line.startsWith('-A ')).length;
   const lineCount = rules.text.split('\n').length - 1;
 
-  const dir = mkdtempSync(join(tmpdir(), 'netdiag-bench-trace-'));
-  let out: TraceProcessOutput;
-  try {
-    const files = TRACE_DUMP_FILES;
-    writeFileSync(join(dir, files.iptablesSave), rules.text);
-    writeFileSync(join(dir, files.routes), node.routes);
-    writeFileSync(join(dir, files.rules), node.rules);
-    writeFileSync(join(dir, files.links), node.links);
-    writeFileSync(join(dir, files.addresses), node.addresses);
-    writeFileSync(join(dir, files.sysctls), node.sysctls);
-    writeFileSync(join(dir, files.queries), JSON.stringify(queries));
-    out = readOutput(runFreshProcess('trace-process.js', [dir], options));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const files = TRACE_DUMP_FILES;
+  const out = readOutput(
+    runFreshProcessOn(
+      'trace-process.js',
+      {
+      [files.iptablesSave]: rules.text,
+      [files.routes]: node.routes,
+      [files.rules]: node.rules,
+      [files.links]: node.links,
+      [files.addresses]: node.addresses,
+      [files.sysctls]: node.sysctls,
+      [files.queries]: JSON.stringify(queries),
+      },
+      options,
+    ),
+  );
   if (out.parsedRules !== ruleCount) throw new Error(`the parser read ${out.parsedRules} rules of ${ruleCount}`);
 
   const figures = {
