@@ -7,3 +7,38 @@ export { buildHostFromDumps, type Dump, type HostDumps, type HostFromDumps } fro
 export { traceHost, type HostTraceInput, type HostTraceQuery, type HostTraceResult, type RuleHit } from './netstack/host-trace.js';
 export { isDumpParseError } from './netstack/parse-errors.js';
 export type { Outcome, TraceStep, Verdict } from './netstack/netfilter/index.js';
+
+// The diagnostor.
+export { diagnose, type DiagnoseOptions } from './engine/diagnose.js';
+export { buildIpCache, type IpCache, type IpOwner } from './engine/ip-cache.js';
+export type {
+  Diagnosis,
+  DiagnosisQuery,
+  DiagnosisVerdict,
+  Direction,
+  NetNodeAction,
+  NetNodeType,
+  PacketPath,
+  PathLink,
+  PathLinkType,
+  PathNode,
+  QueryEndpoint,
+  QueryProtocol,
+  Suspicion,
+  SuspicionCode,
+  SuspicionLevel,
+} from './model/diagnosis.js';
+export type {
+  ClusterObjects,
+  KubeDaemonSet,
+  KubeEndpointSlice,
+  KubeNetworkPolicy,
+  KubeNode,
+  KubePod,
+  KubeService,
+  ObjectMeta,
+} from './model/kube-objects.js';
+export type { ClusterState, NetnsRecord } from './plugins/cluster-state.js';
+export { buildNetnsState, parseListeners, type Listener, type NetnsDumps, type NetnsState } from './plugins/netns-state.js';
+export type { Plugin, Expectation, HopContext, FailureContext, FailureCause, NetnsRef, Subjects } from './plugins/plugin.js';
+export { genericPlugin } from './plugins/generic.js';

@@ -1,0 +1,374 @@
+// The diagnostor: resolves the query against the cluster, walks the request from the client's
+// namespace, walks the reply of every delivered branch back, and sums the branches up into a
+// verdict, the suspicions, the packet path and the warnings.
+
+import type {
+  Diagnosis,
+  DiagnosisQuery,
+  DiagnosisVerdict,
+  PathLink,
+  PathNode,
+  QueryEndpoint,
+  Suspicion,
+} from '../model/diagnosis.js';
+import { assertNever } from '../model/assert-never.js';
+import { formatIp, parseIp, type IpAddress } from '../model/ip.js';
+import { nodeInternalIps, objectKey, podIps, sliceServiceKey, type KubeService } from '../model/kube-objects.js';
+import { buildPacket, type Packet, type Protocol } from '../model/packet.js';
+import type { Warning } from '../model/warning.js';
+import { lookupRoute } from '../netstack/routing/index.js';
+import type { ClusterState } from '../plugins/cluster-state.js';
+import { genericPlugin } from '../plugins/generic.js';
+import type { NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
+import { buildIpCache } from './ip-cache.js';
+import { emptyTrail, type TrailHop } from './trail.js';
+import { walkFrom, type Branch, type WalkContext } from './walk.js';
+
+export interface DiagnoseOptions {
+  /** CNI plugins to consult besides the generic one. */
+  readonly plugins?: readonly Plugin[];
+}
+
+const DEFAULT_SOURCE_PORT = 40000;
+
+const PROTOCOLS: Record<DiagnosisQuery['protocol'], Protocol> = { TCP: 'tcp', UDP: 'udp', ICMP: 'icmp' };
+
+interface Refs {
+  nodes: Map<string, NetnsRef>;
+  pods: Map<string, NetnsRef>;
+  missing: Map<string, { reason: string; nodeName?: string }>;
+}
+
+function buildRefs(cluster: ClusterState): Refs {
+  const nodes = new Map<string, NetnsRef>();
+  const pods = new Map<string, NetnsRef>();
+  const missing = new Map<string, { reason: string; nodeName?: string }>();
+  for (const node of cluster.objects.nodes) {
+    const name = node.metadata.name;
+    const record = cluster.netns.nodes[name];
+    if (record?.kind === 'present') nodes.set(name, { id: name, type: 'node', nodeName: name, state: record.state });
+    else missing.set(name, { reason: record?.reason ?? 'no record of its host netns', nodeName: name });
+  }
+  for (const pod of cluster.objects.pods) {
+    const nodeName = pod.spec.nodeName;
+    if (pod.spec.hostNetwork === true || nodeName === undefined) continue;
+    const key = objectKey(pod.metadata);
+    const record = cluster.netns.pods[key];
+    if (record?.kind === 'present') pods.set(key, { id: key, type: 'pod', nodeName, state: record.state });
+    else missing.set(key, { reason: record?.reason ?? 'no record of its netns', nodeName });
+  }
+  return { nodes, pods, missing };
+}
+
+type Resolved =
+  | { readonly kind: 'ok'; readonly ref: NetnsRef; readonly ip: IpAddress }
+  | { readonly kind: 'failed'; readonly suspicion?: Suspicion; readonly warning: Warning };
+
+function unknownObject(what: string): Resolved {
+  return { kind: 'failed', warning: { code: 'unknown-object', message: `${what} is not in the cluster state` } };
+}
+
+function firstIpv4(texts: readonly string[]): IpAddress | undefined {
+  return texts.map((t) => parseIp(t)).find((ip) => ip?.family === 4);
+}
+
+/** The client's namespace and address. */
+function resolveSource(cluster: ClusterState, refs: Refs, source: QueryEndpoint): Resolved {
+  const missing = (id: string): Resolved => ({
+    kind: 'failed',
+    suspicion: { level: 'warning', node: id, code: 'SnapshotIncomplete', message: `the network namespace of the source ${id} is not in the snapshot (${refs.missing.get(id)?.reason ?? 'missing'})` },
+    warning: { code: 'netns-missing', message: `the source ${id} has no netns in the snapshot` },
+  });
+  switch (source.kind) {
+    case 'pod': {
+      const key = `${source.namespace}/${source.name}`;
+      const pod = cluster.objects.pods.find((p) => objectKey(p.metadata) === key);
+      if (pod === undefined) return unknownObject(`pod ${key}`);
+      const ip = firstIpv4(podIps(pod));
+      if (ip === undefined) return { kind: 'failed', warning: { code: 'no-pod-ip', message: `pod ${key} has no IPv4 address in its status` } };
+      if (pod.spec.hostNetwork === true) return resolveSource(cluster, refs, { kind: 'node', name: pod.spec.nodeName ?? '' });
+      const ref = refs.pods.get(key);
+      return ref === undefined ? missing(key) : { kind: 'ok', ref, ip };
+    }
+    case 'node': {
+      const node = cluster.objects.nodes.find((n) => n.metadata.name === source.name);
+      if (node === undefined) return unknownObject(`node ${source.name}`);
+      const ip = firstIpv4(nodeInternalIps(node));
+      if (ip === undefined) return { kind: 'failed', warning: { code: 'no-node-ip', message: `node ${source.name} has no IPv4 InternalIP` } };
+      const ref = refs.nodes.get(source.name);
+      return ref === undefined ? missing(source.name) : { kind: 'ok', ref, ip };
+    }
+    case 'ip': {
+      const ip = parseIp(source.ip);
+      if (ip === undefined) return { kind: 'failed', warning: { code: 'bad-ip', message: `${source.ip} is not an IP address` } };
+      const owner = buildIpCache(cluster.objects).lookup(ip);
+      if (owner.kind === 'pod') {
+        const [namespace = 'default', name = ''] = owner.key.split('/');
+        return resolveSource(cluster, refs, { kind: 'pod', namespace, name });
+      }
+      if (owner.kind === 'node') return resolveSource(cluster, refs, { kind: 'node', name: owner.name });
+      return {
+        kind: 'failed',
+        suspicion: { level: 'warning', node: source.ip, code: 'UnsupportedConfig', message: `a source outside the cluster (${source.ip}) is not diagnosed yet` },
+        warning: { code: 'external-source', message: `${source.ip} is neither a pod nor a node` },
+      };
+    }
+    case 'service':
+      return { kind: 'failed', warning: { code: 'service-source', message: 'a service cannot be a source' } };
+    default:
+      return assertNever(source, 'query endpoint');
+  }
+}
+
+interface Target {
+  readonly ip: IpAddress;
+  readonly port: number;
+  readonly service?: KubeService;
+}
+
+function resolveDestination(cluster: ClusterState, destination: QueryEndpoint, port: number): Target | Warning {
+  switch (destination.kind) {
+    case 'pod': {
+      const key = `${destination.namespace}/${destination.name}`;
+      const pod = cluster.objects.pods.find((p) => objectKey(p.metadata) === key);
+      const ip = pod === undefined ? undefined : firstIpv4(podIps(pod));
+      return ip === undefined ? { code: 'unknown-destination', message: `pod ${key} is not in the cluster state or has no IPv4 address` } : { ip, port };
+    }
+    case 'node': {
+      const node = cluster.objects.nodes.find((n) => n.metadata.name === destination.name);
+      const ip = node === undefined ? undefined : firstIpv4(nodeInternalIps(node));
+      return ip === undefined ? { code: 'unknown-destination', message: `node ${destination.name} is not in the cluster state or has no IPv4 InternalIP` } : { ip, port };
+    }
+    case 'service': {
+      const key = `${destination.namespace}/${destination.name}`;
+      const service = cluster.objects.services.find((s) => objectKey(s.metadata) === key);
+      const ip = service?.spec.clusterIP === undefined ? undefined : parseIp(service.spec.clusterIP);
+      if (service === undefined || ip === undefined) return { code: 'unknown-destination', message: `service ${key} is not in the cluster state or has no ClusterIP` };
+      return { ip, port, service };
+    }
+    case 'ip': {
+      const ip = parseIp(destination.ip);
+      if (ip === undefined) return { code: 'bad-ip', message: `${destination.ip} is not an IP address` };
+      const owner = buildIpCache(cluster.objects).lookup(ip);
+      return { ip, port, ...(owner.kind === 'service' ? { service: owner.service } : {}) };
+    }
+    default:
+      return assertNever(destination, 'query endpoint');
+  }
+}
+
+/** Ready endpoint addresses of a service, from its EndpointSlices. */
+function readyEndpoints(cluster: ClusterState, service: KubeService): string[] {
+  const key = objectKey(service.metadata);
+  return cluster.objects.endpointSlices
+    .filter((s) => sliceServiceKey(s) === key)
+    .flatMap((s) => s.endpoints ?? [])
+    .filter((e) => e.conditions?.ready !== false)
+    .flatMap((e) => e.addresses);
+}
+
+function replyOf(p: Packet): Packet {
+  return {
+    ...p,
+    src: p.dst,
+    dst: p.src,
+    sport: p.dport,
+    dport: p.sport,
+    ...(p.protocol === 'icmp' ? { icmpType: 0, icmpCode: 0 } : {}),
+    tcpFlags: new Set(p.protocol === 'tcp' ? ['SYN', 'ACK'] : []),
+    ctState: 'ESTABLISHED',
+    mark: 0,
+    connmark: 0,
+  };
+}
+
+function mergePath(branches: readonly Branch[]): { nodes: PathNode[]; links: PathLink[] } {
+  const order: string[] = [];
+  const byId = new Map<string, { hop: TrailHop; seen: Set<string> }>();
+  for (const b of branches) {
+    for (const hop of b.trail.hops) {
+      let entry = byId.get(hop.id);
+      if (entry === undefined) {
+        entry = { hop: { id: hop.id, type: hop.type, actions: [] }, seen: new Set() };
+        byId.set(hop.id, entry);
+        order.push(hop.id);
+      }
+      for (const a of hop.actions) {
+        const k = JSON.stringify(a);
+        if (!entry.seen.has(k)) {
+          entry.seen.add(k);
+          entry.hop.actions.push(a);
+        }
+      }
+    }
+  }
+  const links: PathLink[] = [];
+  const seenLinks = new Set<string>();
+  for (const b of branches) {
+    for (const l of b.trail.links) {
+      const k = JSON.stringify(l);
+      if (!seenLinks.has(k)) {
+        seenLinks.add(k);
+        links.push(l);
+      }
+    }
+  }
+  return { nodes: order.map((id) => byId.get(id)?.hop).filter((h): h is TrailHop => h !== undefined), links };
+}
+
+function dedupe<T>(items: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    const k = JSON.stringify(i);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/**
+ * A sender whose interface MTU exceeds the smallest MTU of a device on its path (a tunnel's, say)
+ * sends packets that are too big for it: dropped, or fragmented, depending on DF and PMTU discovery.
+ */
+function pathMtuSuspicions(branches: readonly Branch[], refs: Refs, client: NetnsRef): Suspicion[] {
+  const out: Suspicion[] = [];
+  for (const b of branches) {
+    for (const direction of ['request', 'reply'] as const) {
+      const links = b.trail.links.filter((l) => l.direction === direction);
+      const first = links[0];
+      if (first === undefined) continue;
+      const senderRef = refs.pods.get(first.source) ?? refs.nodes.get(first.source);
+      const senderDev = first.attributes.sourceInterface;
+      const sender = senderDev === undefined ? undefined : senderRef?.state.routing.links.get(senderDev);
+      if (senderRef === undefined || sender === undefined || senderRef.type !== 'pod') continue;
+      let narrowest: { mtu: number; where: string } | undefined;
+      for (const l of links) {
+        for (const [id, dev] of [[l.source, l.attributes.sourceInterface], [l.destination, l.attributes.destinationInterface]] as const) {
+          const link = dev === undefined ? undefined : (refs.pods.get(id) ?? refs.nodes.get(id))?.state.routing.links.get(dev);
+          if (link !== undefined && (narrowest === undefined || link.mtu < narrowest.mtu)) narrowest = { mtu: link.mtu, where: `${link.name} on ${id}` };
+        }
+      }
+      if (narrowest !== undefined && sender.mtu > narrowest.mtu) {
+        out.push({
+          level: 'warning',
+          node: senderRef.id,
+          code: 'MTUMismatch',
+          message: `${sender.name} of ${senderRef.id} has MTU ${sender.mtu}, larger than ${narrowest.where} (${narrowest.mtu}) on the ${direction === 'request' ? `path from ${client.id}` : 'reply path'}: packets larger than ${narrowest.mtu} bytes do not pass`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function verdictOf(branches: readonly Branch[]): DiagnosisVerdict {
+  if (branches.length === 0) return 'Inconclusive';
+  const kinds = new Set(branches.map((b) => b.end.kind));
+  if (kinds.has('inconclusive')) return 'Inconclusive';
+  if (!kinds.has('failed')) return 'Reachable';
+  return kinds.has('delivered') ? 'Degraded' : 'Unreachable';
+}
+
+/** Diagnoses whether `query.source` reaches `query.destination` on the port and protocol. */
+export function diagnose(cluster: ClusterState, query: DiagnosisQuery, options: DiagnoseOptions = {}): Diagnosis {
+  const refs = buildRefs(cluster);
+  const ipCache = buildIpCache(cluster.objects);
+  const warnings: Warning[] = ipCache.conflicts.map((message) => ({ code: 'ip-conflict', message }));
+  const suspicions: Suspicion[] = [];
+  const inconclusiveResult = (w: Warning, s?: Suspicion): Diagnosis => ({
+    verdict: 'Inconclusive',
+    suspicions: s === undefined ? [] : [s],
+    packetPath: { nodes: [], links: [] },
+    warnings: [...warnings, w],
+  });
+
+  const source = resolveSource(cluster, refs, query.source);
+  if (source.kind === 'failed') return inconclusiveResult(source.warning, source.suspicion);
+  const target = resolveDestination(cluster, query.destination, query.port);
+  if (!('ip' in target)) return inconclusiveResult(target);
+
+  const protocol = PROTOCOLS[query.protocol];
+  const packet = buildPacket({ protocol, src: source.ip, dst: target.ip, sport: query.sourcePort ?? DEFAULT_SOURCE_PORT, dport: target.port });
+  const destinationOwner = ipCache.lookup(target.ip);
+  const destinationRef =
+    destinationOwner.kind === 'pod' ? refs.pods.get(destinationOwner.key) : destinationOwner.kind === 'node' ? refs.nodes.get(destinationOwner.name) : undefined;
+  const subjects: Subjects = { source: source.ref, ...(destinationRef !== undefined ? { destination: destinationRef } : {}) };
+  const plugins = [genericPlugin, ...(options.plugins ?? [])];
+  const ctx: WalkContext = { cluster, ipCache, plugins, subjects, nodes: refs.nodes, pods: refs.pods, missing: refs.missing, client: { netns: source.ref, packet } };
+
+  let service: { key: string; endpoints: string[] } | undefined;
+  if (target.service !== undefined) {
+    const key = objectKey(target.service.metadata);
+    service = { key, endpoints: readyEndpoints(cluster, target.service) };
+    if (service.endpoints.length === 0) {
+      suspicions.push({ level: 'fatal', node: key, code: 'ServiceNoEndpoints', message: `service ${key} has no ready endpoint in its EndpointSlices` });
+    }
+  }
+
+  const request = walkFrom(ctx, source.ref, undefined, packet, emptyTrail(), 'request');
+  const branches: Branch[] = [];
+  for (const b of request) {
+    if (b.end.kind !== 'delivered') {
+      branches.push(b);
+      continue;
+    }
+    branches.push(...walkFrom(ctx, b.end.at, undefined, replyOf(b.end.packet), b.trail, 'reply'));
+  }
+
+  if (service !== undefined && service.endpoints.length > 0) {
+    const before = `${formatIp(target.ip)}:${target.port}`;
+    const dnatted = branches.some((b) => b.trail.nat.some(({ nat }) => (nat.kind === 'dnat' || nat.kind === 'redirect') && `${formatIp(nat.before.address)}:${nat.before.port}` === before));
+    if (!dnatted) {
+      const first = branches.flatMap((b) => b.trail.hops).find((h) => h.type === 'node')?.id ?? source.ref.id;
+      suspicions.push({
+        level: 'fatal',
+        node: first,
+        code: 'ServiceRulesMissing',
+        message: `service ${service.key} has endpoints (${service.endpoints.join(', ')}) but no rule on the path DNATs ${before} to them`,
+      });
+    }
+  }
+
+  // Expectations of the plugins, for every namespace on the path.
+  const visited = new Map<string, NetnsRef>();
+  for (const b of branches) for (const h of b.trail.hops) {
+    const ref = refs.nodes.get(h.id) ?? refs.pods.get(h.id);
+    if (ref !== undefined) visited.set(ref.id, ref);
+  }
+  for (const ref of visited.values()) {
+    for (const plugin of plugins) {
+      for (const e of plugin.expectations?.(cluster, ref, subjects) ?? []) {
+        switch (e.kind) {
+          case 'device': {
+            const link = ref.state.routing.links.get(e.name);
+            if (link === undefined) suspicions.push({ level: 'critical', node: ref.id, code: 'LinkMissing', message: `${e.name} is missing on ${ref.id} (${e.why})` });
+            else if (!link.up) suspicions.push({ level: 'critical', node: ref.id, code: 'LinkDown', message: `${e.name} is down on ${ref.id} (${e.why})` });
+            break;
+          }
+          case 'route': {
+            const decision = lookupRoute(ref.state.routing, { dst: e.dst });
+            if (decision.kind === 'no-route') {
+              suspicions.push({ level: 'critical', node: ref.id, code: 'RouteMissing', message: `no route to ${formatIp(e.dst)} on ${ref.id} (${e.why}): ${decision.explanation}` });
+            }
+            break;
+          }
+          default:
+            assertNever(e, 'expectation');
+        }
+      }
+    }
+  }
+
+  suspicions.push(...pathMtuSuspicions(branches, refs, source.ref));
+
+  const path = mergePath(branches);
+  const allSuspicions = dedupe([...suspicions, ...branches.flatMap((b) => b.trail.suspicions)]);
+  const netnsWarnings = [...visited.values()].flatMap((r) => r.state.warnings.map((w) => ({ ...w, message: `${r.id}: ${w.message}` })));
+  return {
+    verdict: verdictOf(branches),
+    suspicions: allSuspicions,
+    packetPath: path,
+    warnings: dedupe([...warnings, ...branches.flatMap((b) => b.trail.warnings), ...netnsWarnings]),
+  };
+}
+

@@ -1,0 +1,117 @@
+// What a diagnosis asks and answers: the query (source, destination, port, protocol) and the
+// result as data: a verdict, suspicions (what is wrong, where, how bad), the packet path (netnodes
+// and the links between them, with the packet on each link), and warnings.
+
+import type { Warning } from './warning.js';
+
+/** Where a query starts or ends. A service is a destination only. */
+export type QueryEndpoint =
+  | { readonly kind: 'pod'; readonly namespace: string; readonly name: string }
+  | { readonly kind: 'node'; readonly name: string }
+  | { readonly kind: 'service'; readonly namespace: string; readonly name: string }
+  | { readonly kind: 'ip'; readonly ip: string };
+
+export type QueryProtocol = 'TCP' | 'UDP' | 'ICMP';
+
+export interface DiagnosisQuery {
+  readonly source: QueryEndpoint;
+  readonly destination: QueryEndpoint;
+  /** Destination port (ignored for ICMP). */
+  readonly port: number;
+  readonly protocol: QueryProtocol;
+  /** The client's source port; default 40000 (an ephemeral port). */
+  readonly sourcePort?: number;
+}
+
+export type DiagnosisVerdict = 'Reachable' | 'Unreachable' | 'Degraded' | 'Inconclusive';
+
+export type SuspicionLevel = 'info' | 'warning' | 'critical' | 'fatal';
+
+/** Stable codes (DESIGN §6); users alert on them. */
+export type SuspicionCode =
+  | 'LinkDown'
+  | 'LinkMissing'
+  | 'MTUMismatch'
+  | 'AddressMissing'
+  | 'RouteMissing'
+  | 'RouteInvalid'
+  | 'NoRouteToHost'
+  | 'NeighborMissing'
+  | 'ForwardingDisabled'
+  | 'RPFilterDrop'
+  | 'IptablesDrop'
+  | 'IptablesReject'
+  | 'NftablesDrop'
+  | 'NoListener'
+  | 'ServiceNoEndpoints'
+  | 'ServiceRulesMissing'
+  | 'NetworkPolicyDenied'
+  | 'VxlanFdbMissing'
+  | 'TunnelMisconfigured'
+  | 'CollectorFailed'
+  | 'SnapshotIncomplete'
+  | 'UnsupportedConfig'
+  /** The packet comes back to a netns and interface it already crossed, unchanged. */
+  | 'RoutingLoop'
+  /** The reply does not reach the client as the connection it belongs to. */
+  | 'ReplyMisrouted';
+
+export interface Suspicion {
+  readonly level: SuspicionLevel;
+  /** The netnode id: a node name, `namespace/name` of a pod, or an IP. */
+  readonly node: string;
+  readonly code: SuspicionCode;
+  /** Names the device, route, rule, sysctl or object at fault. */
+  readonly message: string;
+}
+
+export type NetNodeType = 'pod' | 'node' | 'external' | 'service';
+
+/** What a netnode did with the packet, in the kernel's words. */
+export type NetNodeAction =
+  /** A locally generated packet leaves (OUTPUT, POSTROUTING). */
+  | { readonly kind: 'send'; readonly direction: Direction; readonly outIface?: string; readonly verdict: string }
+  /** Received on `iif` and routed: delivered locally or forwarded out of `outIface`. */
+  | { readonly kind: 'receive'; readonly direction: Direction; readonly iif: string; readonly outIface?: string; readonly verdict: string }
+  /** Switched at layer 2 by a bridge, from one port to another. */
+  | { readonly kind: 'bridge'; readonly direction: Direction; readonly bridge: string; readonly inPort: string; readonly outPort: string }
+  /** Address or port rewritten by netfilter (DNAT, SNAT, MASQUERADE, REDIRECT) or undone by conntrack. */
+  | { readonly kind: 'nat'; readonly direction: Direction; readonly nat: string; readonly before: string; readonly after: string; readonly rule?: string }
+  /** Delivered to a local socket (or to the client, for the reply). */
+  | { readonly kind: 'deliver'; readonly direction: Direction; readonly socket: string };
+
+export type Direction = 'request' | 'reply';
+
+export interface PathNode {
+  readonly id: string;
+  readonly type: NetNodeType;
+  readonly actions: readonly NetNodeAction[];
+}
+
+export type PathLinkType = 'veth' | 'bridge' | 'underlay' | 'vxlan' | 'local';
+
+/** A packet as `proto src:sport > dst:dport`. */
+export type PacketText = string;
+
+export interface PathLink {
+  readonly source: string;
+  readonly destination: string;
+  readonly type: PathLinkType;
+  readonly direction: Direction;
+  /** The packet as it entered the source netnode, and as it left it on this link. */
+  readonly packet: { readonly before: PacketText; readonly after: PacketText };
+  /** Interfaces and devices: sourceInterface, destinationInterface, bridge, vni, remote... */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+export interface PacketPath {
+  readonly nodes: readonly PathNode[];
+  readonly links: readonly PathLink[];
+}
+
+export interface Diagnosis {
+  readonly verdict: DiagnosisVerdict;
+  readonly suspicions: readonly Suspicion[];
+  readonly packetPath: PacketPath;
+  readonly warnings: readonly Warning[];
+}

@@ -1,0 +1,121 @@
+// The Kubernetes objects the diagnosis reads, as minimal structural types: the fields the engine
+// uses, in the API's own names, so that an object from the API server (or its JSON) fits as is.
+// Not imported from @kubernetes/client-node: the engine is pure and sees only plain data.
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly uid?: string;
+}
+
+export interface NodeAddress {
+  /** InternalIP, ExternalIP, Hostname, ... */
+  readonly type: string;
+  readonly address: string;
+}
+
+export interface KubeNode {
+  readonly metadata: ObjectMeta;
+  readonly spec?: { readonly podCIDR?: string; readonly podCIDRs?: readonly string[] };
+  readonly status?: { readonly addresses?: readonly NodeAddress[] };
+}
+
+export interface ContainerPort {
+  readonly containerPort: number;
+  readonly protocol?: string;
+  readonly name?: string;
+}
+
+export interface KubePod {
+  readonly metadata: ObjectMeta;
+  readonly spec: {
+    readonly nodeName?: string;
+    readonly hostNetwork?: boolean;
+    readonly containers?: readonly { readonly name: string; readonly ports?: readonly ContainerPort[] }[];
+  };
+  readonly status?: { readonly podIP?: string; readonly podIPs?: readonly { readonly ip: string }[]; readonly phase?: string };
+}
+
+export interface ServicePort {
+  readonly name?: string;
+  readonly protocol?: string;
+  readonly port: number;
+  readonly targetPort?: number | string;
+  readonly nodePort?: number;
+}
+
+export interface KubeService {
+  readonly metadata: ObjectMeta;
+  readonly spec: {
+    readonly type?: string;
+    readonly clusterIP?: string;
+    readonly clusterIPs?: readonly string[];
+    readonly externalIPs?: readonly string[];
+    readonly ports?: readonly ServicePort[];
+    readonly selector?: Readonly<Record<string, string>>;
+  };
+  readonly status?: { readonly loadBalancer?: { readonly ingress?: readonly { readonly ip?: string; readonly hostname?: string }[] } };
+}
+
+export interface EndpointSliceEndpoint {
+  readonly addresses: readonly string[];
+  readonly conditions?: { readonly ready?: boolean; readonly serving?: boolean; readonly terminating?: boolean };
+  readonly nodeName?: string;
+  readonly targetRef?: { readonly kind?: string; readonly namespace?: string; readonly name?: string };
+}
+
+export interface KubeEndpointSlice {
+  /** `kubernetes.io/service-name` in labels names the service. */
+  readonly metadata: ObjectMeta;
+  readonly addressType?: string;
+  readonly endpoints?: readonly EndpointSliceEndpoint[];
+  readonly ports?: readonly { readonly name?: string; readonly port?: number; readonly protocol?: string }[];
+}
+
+export interface KubeNetworkPolicy {
+  readonly metadata: ObjectMeta;
+  readonly spec: {
+    readonly podSelector?: { readonly matchLabels?: Readonly<Record<string, string>> };
+    readonly policyTypes?: readonly string[];
+  };
+}
+
+export interface KubeDaemonSet {
+  readonly metadata: ObjectMeta;
+  readonly spec?: {
+    readonly template?: { readonly spec?: { readonly containers?: readonly { readonly name: string; readonly image?: string }[] } };
+  };
+}
+
+export interface ClusterObjects {
+  readonly nodes: readonly KubeNode[];
+  readonly pods: readonly KubePod[];
+  readonly services: readonly KubeService[];
+  readonly endpointSlices: readonly KubeEndpointSlice[];
+  readonly networkPolicies: readonly KubeNetworkPolicy[];
+  readonly daemonSets: readonly KubeDaemonSet[];
+}
+
+/** `namespace/name` of a namespaced object (`default` when the namespace is not set). */
+export function objectKey(meta: ObjectMeta): string {
+  return `${meta.namespace ?? 'default'}/${meta.name}`;
+}
+
+/** The node's InternalIP addresses. */
+export function nodeInternalIps(node: KubeNode): string[] {
+  return (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
+}
+
+/** Every IP of a pod (status.podIPs, else status.podIP). */
+export function podIps(pod: KubePod): string[] {
+  const ips = (pod.status?.podIPs ?? []).map((p) => p.ip);
+  if (ips.length > 0) return ips;
+  return pod.status?.podIP !== undefined ? [pod.status.podIP] : [];
+}
+
+/** The service a slice belongs to, `namespace/name`, from its `kubernetes.io/service-name` label. */
+export function sliceServiceKey(slice: KubeEndpointSlice): string | undefined {
+  const name = slice.metadata.labels?.['kubernetes.io/service-name'];
+  return name === undefined ? undefined : `${slice.metadata.namespace ?? 'default'}/${name}`;
+}
