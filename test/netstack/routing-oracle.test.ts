@@ -29,46 +29,8 @@ import {
   type RoutingState,
 } from '../../src/diagnosis/netstack/routing/index.js';
 import { createNetns, destroyNetns, ipIn, runIn, tryIpIn, tryRun } from '../support/netns.js';
+import { Prng } from '../support/prng.js';
 import { describeAsRoot } from '../support/root.js';
-
-// ---------------------------------------------------------------------------------------------
-// Deterministic generator (mulberry32).
-
-class Prng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.next() * items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  }
-  weighted<T>(items: ReadonlyArray<readonly [T, number]>): T {
-    const total = items.reduce((s, [, w]) => s + w, 0);
-    let r = this.next() * total;
-    for (const [item, w] of items) {
-      r -= w;
-      if (r < 0) return item;
-    }
-    const last = items[items.length - 1];
-    if (last === undefined) throw new Error('weighted pick from an empty list');
-    return last[0];
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Scenario generation: a list of commands to build the namespace, and queries to ask.
