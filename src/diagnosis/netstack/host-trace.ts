@@ -99,8 +99,10 @@ function masqueradeSource(routing: RoutingState, dev: string, gateway: IpAddress
 /** The walk's view of a routing decision: where the packet goes next, or why it does not. */
 export function toNetfilterDecision(decision: RouteDecision, routing: RoutingState, dst: IpAddress): NetfilterRouteDecision {
   switch (decision.kind) {
-    case 'local':
-      return { kind: 'local' };
+    case 'local': {
+      const source = masqueradeSource(routing, 'lo', undefined, dst);
+      return { kind: 'local', ...(source !== undefined ? { source } : {}) };
+    }
     case 'unicast': {
       const devices = [...new Set(decision.nexthops.map((nh) => nh.dev))];
       const first = decision.nexthops[0];

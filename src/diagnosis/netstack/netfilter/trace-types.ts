@@ -24,8 +24,12 @@ export interface IpsetLookup {
 
 /** The routing decision for a packet, as the routing module takes it. */
 export type NetfilterRouteDecision =
-  /** The destination is local: an incoming packet goes to INPUT; a local one out through `lo`. */
-  | { readonly kind: 'local' }
+  /**
+   * The destination is local: an incoming packet goes to INPUT; a local one out through `lo`.
+   * `source`: the address MASQUERADE would pick on `lo` (none of lo's host-scope addresses
+   * qualify, so the kernel takes the first global address of the namespace).
+   */
+  | { readonly kind: 'local'; readonly source?: IpAddress }
   /**
    * Routed out of `outIface`: an incoming packet is forwarded (FORWARD), a local one sent.
    * `source` is the route's preferred source (`src`), used by MASQUERADE.

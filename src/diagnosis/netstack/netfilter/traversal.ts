@@ -244,7 +244,7 @@ class Walker {
         break;
       case 'OUTPUT':
         s.inIface = '';
-        s.outIface = s.routedOut;
+        s.outIface = s.outputHookOut;
         break;
       case 'POSTROUTING':
         s.inIface = incoming ? (s.arrivedOn ?? '') : '';
@@ -320,13 +320,18 @@ class Walker {
         s.routedOut = forced ?? (decision.outIface === '' ? undefined : decision.outIface);
         break;
       case 'unreachable':
+        // A failed re-route inside LOCAL_OUT (ip_route_me_harder) frees the packet: no error
+        // reaches the socket and no ICMP is sent, so it is a drop whatever the route type.
+        return this.routeFailure(s, stage === 'reroute' ? { ...decision, reject: false } : decision);
       case 'unknown':
         return this.routeFailure(s, decision);
       default:
         return assertNever(decision, 'route decision');
     }
-    // OUTPUT chains already entered see the new device.
-    if (s.hook === 'OUTPUT' || s.hook === 'POSTROUTING') s.outIface = s.routedOut;
+    // The hook's devices are fixed at its entry (nf_hook_state): a re-route inside LOCAL_OUT
+    // leaves `-o` of its remaining tables on the socket's route's device.
+    if (stage === 'output') s.outputHookOut = s.routedOut;
+    if (s.hook === 'POSTROUTING') s.outIface = s.routedOut;
     return undefined;
   }
 
@@ -589,7 +594,7 @@ class Walker {
         kind = 'masquerade';
         manip = 'source';
         outIface = s.routedOut;
-        const routeSource = s.route?.kind === 'unicast' ? s.route.source : undefined;
+        const routeSource = s.route?.kind === 'unicast' || s.route?.kind === 'local' ? s.route.source : undefined;
         const address = routeSource ?? this.interfaceAddress(outIface, p.src.family);
         const port = natPort(t.ports && { minPort: t.ports.min, maxPort: t.ports.max }, p.sport, 'source', t.random || t.randomFully);
         const notes = [address === undefined ? `masquerade on ${outIface ?? 'an unknown interface'}: its address is unknown` : undefined, port.note];

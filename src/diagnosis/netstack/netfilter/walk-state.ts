@@ -31,6 +31,12 @@ export class WalkState implements MatchEnv {
   /** The interface the packet arrived on (incoming), and the one routing chose. */
   arrivedOn: string | undefined;
   routedOut: string | undefined;
+  /**
+   * The output device of the LOCAL_OUT hook: fixed when the hook is entered (the socket's route).
+   * A re-route inside the hook (a mark or DNAT changed in mangle/nat OUTPUT) changes the route,
+   * not what `-o` sees in the rest of that hook; POSTROUTING sees the new device.
+   */
+  outputHookOut: string | undefined;
   route: NetfilterRouteDecision | undefined;
   /** Addresses, mark and TOS when last routed: OUTPUT re-routes a local packet if they change. */
   routedKey = '';
