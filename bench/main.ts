@@ -5,16 +5,20 @@
 
 import { resolve } from 'node:path';
 import type { Bench, BenchOptions, BenchResult } from './bench.js';
+import { COLLECT_BENCH } from './collect.js';
+import { CONTROL_PLANE_BENCH } from './control-plane.js';
 import { ROUTING_BENCH } from './routing.js';
 import { TRACE_BENCH } from './trace.js';
 
 const BENCHES: Readonly<Record<string, Bench>> = {
   trace: TRACE_BENCH,
   routing: ROUTING_BENCH,
+  collect: COLLECT_BENCH,
+  'control-plane': CONTROL_PLANE_BENCH,
 };
 
 function usage(): string {
-  const names = Object.entries(BENCHES).map(([name, bench]) => `  ${name.padEnd(10)} ${bench.summary}`);
+  const names = Object.entries(BENCHES).map(([name, bench]) => `  ${name.padEnd(14)} ${bench.summary}`);
   return [
     'usage: npm run bench -- NAME [--json] [--profile DIR]',
     '',

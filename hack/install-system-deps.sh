@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Linux networking tools netdiag reads and its root tests drive: iproute2, iptables
-# (nft and legacy), nftables, ipset, ipvsadm, conntrack, ping. Debian/Ubuntu; needs root.
+# (nft and legacy), nftables, ipset, ipvsadm, conntrack, ping, nsenter (util-linux: the collector
+# enters namespaces with it), openssl (the test control plane's certificates). Debian/Ubuntu;
+# needs root.
 set -euo pipefail
 
-packages=(iproute2 iptables nftables ipset ipvsadm conntrack iputils-ping kmod procps)
+packages=(iproute2 iptables nftables ipset ipvsadm conntrack iputils-ping kmod procps util-linux openssl)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -3,6 +3,7 @@
 // one-line message and an exit status.
 
 import { CliError, UsageError } from './cli-error.js';
+import { COLLECT_USAGE, runCollect } from './collect-command.js';
 import { runTrace, TRACE_USAGE } from './trace-command.js';
 
 interface Subcommand {
@@ -13,6 +14,7 @@ interface Subcommand {
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   trace: { summary: 'walk one packet through one host\'s iptables and routing, offline', usage: TRACE_USAGE, run: runTrace },
+  collect: { summary: 'capture the network stack of this node and its pods as a JSON snapshot', usage: COLLECT_USAGE, run: runCollect },
 };
 
 function topUsage(): string {
