@@ -1,7 +1,7 @@
 // Flags of `netdiag collect`, checked into a typed request before anything runs.
 
-import { parseArgs } from 'node:util';
 import { UsageError } from './cli-error.js';
+import { parseFlags } from './flags.js';
 
 export const COLLECT_USAGE = `usage: netdiag collect [--out FILE|-] [--node NAME] [--pods FILE] [--timeout SECONDS]
                        [--command-timeout SECONDS] [--parallelism N] [--host-netns PATH]
@@ -86,34 +86,24 @@ function parseDiagnosis(value: string): { namespace: string; name: string } {
 }
 
 export function parseCollectArgs(args: string[]): CollectRequest {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        out: { type: 'string' },
-        node: { type: 'string' },
-        pods: { type: 'string' },
-        timeout: { type: 'string' },
-        'command-timeout': { type: 'string' },
-        parallelism: { type: 'string' },
-        'host-netns': { type: 'string' },
-        'cri-endpoint': { type: 'string' },
-        'no-cri': { type: 'boolean', default: false },
-        'cni-conf-dir': { type: 'string' },
-        'cni-record-dir': { type: 'string' },
-        configmaps: { type: 'boolean', default: false },
-        namespace: { type: 'string' },
-        diagnosis: { type: 'string' },
-        kubeconfig: { type: 'string' },
-        quiet: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseFlags(args, {
+    out: { type: 'string' },
+    node: { type: 'string' },
+    pods: { type: 'string' },
+    timeout: { type: 'string' },
+    'command-timeout': { type: 'string' },
+    parallelism: { type: 'string' },
+    'host-netns': { type: 'string' },
+    'cri-endpoint': { type: 'string' },
+    'no-cri': { type: 'boolean', default: false },
+    'cni-conf-dir': { type: 'string' },
+    'cni-record-dir': { type: 'string' },
+    configmaps: { type: 'boolean', default: false },
+    namespace: { type: 'string' },
+    diagnosis: { type: 'string' },
+    kubeconfig: { type: 'string' },
+    quiet: { type: 'boolean', default: false },
+  });
   if (values['no-cri'] === true && values['cri-endpoint'] !== undefined) throw new UsageError('--no-cri and --cri-endpoint exclude each other');
   const configMaps = values.configmaps === true;
   if (!configMaps) {

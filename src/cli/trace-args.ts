@@ -1,8 +1,8 @@
 // Flags of `netdiag trace`, checked into a typed request before any file is read.
 
-import { parseArgs } from 'node:util';
 import { isIp, type ConntrackState, type Protocol } from '../diagnosis/index.js';
 import { UsageError } from './cli-error.js';
+import { parseFlags } from './flags.js';
 
 export const TRACE_USAGE = `usage: netdiag trace --iptables-save FILE [--ipset FILE] [--routes FILE] [--rules FILE]
                      [--links FILE] [--addresses FILE] [--sysctls FILE]
@@ -65,36 +65,26 @@ function parseInteger(flag: string, value: string, max: number): number {
 }
 
 export function parseTraceArgs(args: string[]): TraceRequest {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'iptables-save': { type: 'string' },
-        ipset: { type: 'string' },
-        routes: { type: 'string' },
-        rules: { type: 'string' },
-        links: { type: 'string' },
-        addresses: { type: 'string' },
-        sysctls: { type: 'string' },
-        src: { type: 'string' },
-        dst: { type: 'string' },
-        sport: { type: 'string' },
-        dport: { type: 'string' },
-        protocol: { type: 'string' },
-        iif: { type: 'string' },
-        oif: { type: 'string' },
-        'local-ips': { type: 'string' },
-        mark: { type: 'string' },
-        ctstate: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseFlags(args, {
+    'iptables-save': { type: 'string' },
+    ipset: { type: 'string' },
+    routes: { type: 'string' },
+    rules: { type: 'string' },
+    links: { type: 'string' },
+    addresses: { type: 'string' },
+    sysctls: { type: 'string' },
+    src: { type: 'string' },
+    dst: { type: 'string' },
+    sport: { type: 'string' },
+    dport: { type: 'string' },
+    protocol: { type: 'string' },
+    iif: { type: 'string' },
+    oif: { type: 'string' },
+    'local-ips': { type: 'string' },
+    mark: { type: 'string' },
+    ctstate: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
   const missing = ['iptables-save', 'src', 'dst', 'protocol'].filter((flag) => values[flag as keyof typeof values] === undefined);
   if (missing.length > 0) throw new UsageError(`missing ${missing.map((f) => `--${f}`).join(', ')}`);
   const protocol = (values.protocol ?? '').toLowerCase() as Protocol;
