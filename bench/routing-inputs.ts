@@ -48,16 +48,6 @@ export function buildRoutingQueries(context: RoutingQueryContext, count: number,
   return queries;
 }
 
-/** The files in the measured process's directory. */
-export const ROUTING_DUMP_FILES = {
-  routes: 'node.routes.json',
-  rules: 'node.rules.json',
-  links: 'node.links.json',
-  addresses: 'node.addresses.json',
-  sysctls: 'node.sysctls',
-  queries: 'queries.json',
-} as const;
-
 export interface RoutingProcessOutput {
   /** Parsing the dumps and indexing the routes (buildHostFromDumps without iptables rules). */
   readonly parseMs: number;

@@ -3,11 +3,10 @@
 // `netdiag trace` does (timed, cold), then makes every route lookup of DIR/queries.json, timing
 // each, and prints one JSON object of figures.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { buildHostFromDumps, parseIp, type IpAddress } from '../src/diagnosis/index.js';
 import { lookupRoute } from '../src/diagnosis/netstack/routing/index.js';
-import { ROUTING_DUMP_FILES, type RoutingProcessOutput, type RoutingQuery } from './routing-inputs.js';
+import { QUERIES_FILE, readDump, readNodeDumps } from './node-dump-files.js';
+import { type RoutingProcessOutput, type RoutingQuery } from './routing-inputs.js';
 
 function address(text: string): IpAddress {
   const ip = parseIp(text);
@@ -16,16 +15,8 @@ function address(text: string): IpAddress {
 }
 
 function measure(dir: string): RoutingProcessOutput {
-  const files = ROUTING_DUMP_FILES;
-  const dump = (name: string): { text: string; source: string } => ({ text: readFileSync(join(dir, name), 'utf8'), source: name });
-  const dumps = {
-    iptablesSave: { text: '', source: 'none' },
-    routes: dump(files.routes),
-    rules: dump(files.rules),
-    links: dump(files.links),
-    addresses: dump(files.addresses),
-    sysctls: dump(files.sysctls),
-  };
+  // No rule set: this bench measures routing alone.
+  const dumps = { ...readNodeDumps(dir), iptablesSave: { text: '', source: 'none' } };
   const t0 = performance.now();
   const host = buildHostFromDumps({ ...dumps, family: 4 });
   const parseMs = performance.now() - t0;
@@ -34,7 +25,7 @@ function measure(dir: string): RoutingProcessOutput {
   let routes = 0;
   for (const family of Object.values(routing.families)) for (const table of family.tables.values()) routes += table.size;
 
-  const queries = JSON.parse(readFileSync(join(dir, files.queries), 'utf8')) as RoutingQuery[];
+  const queries = JSON.parse(readDump(dir, QUERIES_FILE).text) as RoutingQuery[];
   const decisions: Record<string, number> = {};
   const lookupMs: number[] = [];
   let firstLookupMs = 0;

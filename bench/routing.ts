@@ -5,7 +5,8 @@
 
 import { figureLine, percentile, round, runFreshProcessOn, seededRandom, type Bench, type BenchOptions, type BenchResult } from './bench.js';
 import { buildNodeDumps } from './node-dumps.js';
-import { buildRoutingQueries, ROUTING_DUMP_FILES, type RoutingProcessOutput } from './routing-inputs.js';
+import { nodeDumpInputs, QUERIES_FILE } from './node-dump-files.js';
+import { buildRoutingQueries, type RoutingProcessOutput } from './routing-inputs.js';
 
 const ROUTES = 5000;
 const NODES = 100;
@@ -27,21 +28,7 @@ function runRoutingBench(options: BenchOptions): BenchResult {
   const node = buildNodeDumps({ nodes: NODES, node: NODE, extraRoutes });
   const queries = buildRoutingQueries({ node: NODE, nodes: NODES, nodeIp: node.nodeIp, extraRoutes }, LOOKUPS, seededRandom(SEED));
 
-  const files = ROUTING_DUMP_FILES;
-  const out = readOutput(
-    runFreshProcessOn(
-      'routing-process.js',
-      {
-      [files.routes]: node.routes,
-      [files.rules]: node.rules,
-      [files.links]: node.links,
-      [files.addresses]: node.addresses,
-      [files.sysctls]: node.sysctls,
-      [files.queries]: JSON.stringify(queries),
-      },
-      options,
-    ),
-  );
+  const out = readOutput(runFreshProcessOn('routing-process.js', { ...nodeDumpInputs(node), [QUERIES_FILE]: JSON.stringify(queries) }, options));
   if (out.routes !== node.routeCount) throw new Error(`the routing state holds ${out.routes} routes of ${node.routeCount}`);
 
   const figures = {

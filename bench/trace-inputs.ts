@@ -66,16 +66,8 @@ export function buildTraceQueries(context: TraceQueryContext, count: number, ran
   return queries;
 }
 
-/** The files in the measured process's directory. */
-export const TRACE_DUMP_FILES = {
-  iptablesSave: 'node.iptables-save',
-  routes: 'node.routes.json',
-  rules: 'node.rules.json',
-  links: 'node.links.json',
-  addresses: 'node.addresses.json',
-  sysctls: 'node.sysctls',
-  queries: 'queries.json',
-} as const;
+/** The rule dump's file in the measured process's directory. */
+export const IPTABLES_SAVE_FILE = 'node.iptables-save';
 
 export interface TraceProcessOutput {
   readonly readMs: number;

@@ -5,10 +5,9 @@
 //
 // It imports the engine only through its public entry, as the CLI does.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { buildHostFromDumps, buildPacket, parseIp, traceHost, type IpAddress } from '../src/diagnosis/index.js';
-import { TRACE_DUMP_FILES, type TraceProcessOutput, type TraceQuery } from './trace-inputs.js';
+import { QUERIES_FILE, readDump, readNodeDumps } from './node-dump-files.js';
+import { IPTABLES_SAVE_FILE, type TraceProcessOutput, type TraceQuery } from './trace-inputs.js';
 
 function address(text: string): IpAddress {
   const ip = parseIp(text);
@@ -18,21 +17,12 @@ function address(text: string): IpAddress {
 
 function measure(dir: string): TraceProcessOutput {
   const started = performance.now();
-  const dump = (name: string): { text: string; source: string } => ({ text: readFileSync(join(dir, name), 'utf8'), source: name });
-  const files = TRACE_DUMP_FILES;
-  const dumps = {
-    iptablesSave: dump(files.iptablesSave),
-    routes: dump(files.routes),
-    rules: dump(files.rules),
-    links: dump(files.links),
-    addresses: dump(files.addresses),
-    sysctls: dump(files.sysctls),
-  };
+  const dumps = { ...readNodeDumps(dir), iptablesSave: readDump(dir, IPTABLES_SAVE_FILE) };
   const read = performance.now();
   const host = buildHostFromDumps({ ...dumps, family: 4 }, ['eth0', 'cni0']);
   const parsed = performance.now();
 
-  const queries = JSON.parse(readFileSync(join(dir, files.queries), 'utf8')) as TraceQuery[];
+  const queries = JSON.parse(readDump(dir, QUERIES_FILE).text) as TraceQuery[];
   const verdicts: Record<string, number> = {};
   let dnated = 0;
   let firstTraceMs = 0;

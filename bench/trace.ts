@@ -8,7 +8,8 @@
 import { buildKubeProxyRules } from '../test/support/kube-proxy-rules.js';
 import { figureLine, percentile, round, runFreshProcessOn, seededRandom, type Bench, type BenchOptions, type BenchResult } from './bench.js';
 import { buildNodeDumps, CLUSTER_CIDR } from './node-dumps.js';
-import { buildTraceQueries, TRACE_DUMP_FILES, type TraceProcessOutput } from './trace-inputs.js';
+import { nodeDumpInputs, QUERIES_FILE } from './node-dump-files.js';
+import { buildTraceQueries, IPTABLES_SAVE_FILE, type TraceProcessOutput } from './trace-inputs.js';
 
 const SERVICES = 5000;
 const ENDPOINTS_PER_SERVICE = 4;
@@ -34,19 +35,10 @@ function runTraceBench(options: BenchOptions): BenchResult {
   const ruleCount = rules.text.split('\n').filter((line) => line.startsWith('-A ')).length;
   const lineCount = rules.text.split('\n').length - 1;
 
-  const files = TRACE_DUMP_FILES;
   const out = readOutput(
     runFreshProcessOn(
       'trace-process.js',
-      {
-      [files.iptablesSave]: rules.text,
-      [files.routes]: node.routes,
-      [files.rules]: node.rules,
-      [files.links]: node.links,
-      [files.addresses]: node.addresses,
-      [files.sysctls]: node.sysctls,
-      [files.queries]: JSON.stringify(queries),
-      },
+      { ...nodeDumpInputs(node), [IPTABLES_SAVE_FILE]: rules.text, [QUERIES_FILE]: JSON.stringify(queries) },
       options,
     ),
   );
