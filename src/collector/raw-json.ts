@@ -102,6 +102,15 @@ export function isValidJson(bytes: Uint8Array): boolean {
     }
     return true;
   };
+  /** An object member's `"key":` and the white space after it. */
+  const memberKey = (): boolean => {
+    if (bytes[i] !== C.Quote || !string()) return false;
+    ws();
+    if (bytes[i] !== C.Colon) return false;
+    i++;
+    ws();
+    return true;
+  };
 
   ws();
   // Expecting a value here; after it, close containers or continue them.
@@ -115,13 +124,7 @@ export function isValidJson(bytes: Uint8Array): boolean {
         i++;
       } else {
         stack.push(object);
-        if (object) {
-          if (bytes[i] !== C.Quote || !string()) return false;
-          ws();
-          if (bytes[i] !== C.Colon) return false;
-          i++;
-          ws();
-        }
+        if (object && !memberKey()) return false;
         continue;
       }
     } else if (c === C.Quote) {
@@ -142,13 +145,7 @@ export function isValidJson(bytes: Uint8Array): boolean {
       if (d === C.Comma) {
         i++;
         ws();
-        if (object) {
-          if (bytes[i] !== C.Quote || !string()) return false;
-          ws();
-          if (bytes[i] !== C.Colon) return false;
-          i++;
-          ws();
-        }
+        if (object && !memberKey()) return false;
         break;
       }
       if (d !== (object ? C.CloseBrace : C.CloseBracket)) return false;
