@@ -337,6 +337,7 @@ export function diagnose(cluster: ClusterState, query: DiagnosisQuery, options: 
   }
   for (const ref of visited.values()) {
     for (const plugin of plugins) {
+      suspicions.push(...(plugin.checkNetns?.(cluster, ref, subjects) ?? []));
       for (const e of plugin.expectations?.(cluster, ref, subjects) ?? []) {
         switch (e.kind) {
           case 'device': {

@@ -64,6 +64,11 @@ export interface Plugin {
   readonly name: string;
   /** Devices and routes `at` must have; the engine checks them for every netns on the path. */
   expectations?(cluster: ClusterState, at: NetnsRef, subjects: Subjects): readonly Expectation[];
+  /**
+   * The plugin's own checks of a netns on the path (its devices, routes, neighbours, sysctls,
+   * rules), for what the Expectation kinds cannot say; called once per netns on the path.
+   */
+  checkNetns?(cluster: ClusterState, at: NetnsRef, subjects: Subjects): readonly Suspicion[];
   /** Checks on a link the packet crosses (both ends known). */
   checkHop?(hop: HopContext): readonly Suspicion[];
   /** Further suspicions explaining a failure (the engine already reports the failure itself). */
