@@ -128,6 +128,44 @@ describe('missing namespaces', () => {
   });
 });
 
+describe('namespaces parsed on first use', () => {
+  const deferAll = (s: ClusterState, loaded: string[], broken?: string): ClusterState => {
+    const defer = (records: ClusterState['netns']['nodes']): ClusterState['netns']['nodes'] =>
+      Object.fromEntries(
+        Object.entries(records).map(([id, record]) => [
+          id,
+          record.kind !== 'present'
+            ? record
+            : {
+                kind: 'deferred' as const,
+                load: () => {
+                  loaded.push(id);
+                  if (id === broken) throw new Error(`pods/pod2/iptables-save:3: unknown match "--frobnicate"`);
+                  return record.state;
+                },
+              },
+        ]),
+      );
+    return { ...s, netns: { nodes: defer(s.netns.nodes), pods: defer(s.netns.pods) } };
+  };
+
+  it('parses only the namespaces on the path, each once', () => {
+    const loaded: string[] = [];
+    const d = diagnose(deferAll(healthy, loaded), query(pod('pod3')));
+    expect(d.verdict).toBe('Reachable');
+    // pod1 → node1 → pod3 on one node; pod2 (node1 looks for the veth peer among its pods) and node2 are never read.
+    expect([...loaded].sort()).toEqual(['default/pod1', 'default/pod3', 'node1']);
+  });
+
+  it('a namespace whose dumps cannot be parsed makes the diagnosis Inconclusive, naming it and the dump', () => {
+    const d = diagnose(deferAll(healthy, [], 'default/pod2'), query(pod('pod2')));
+    expect(d.verdict).toBe('Inconclusive');
+    expect(d.suspicions).toEqual([
+      { level: 'warning', node: 'default/pod2', code: 'SnapshotIncomplete', message: 'the dumps of default/pod2 cannot be read: pods/pod2/iptables-save:3: unknown match "--frobnicate"' },
+    ]);
+  });
+});
+
 describe('MTU', () => {
   it("a pod's eth0 larger than the underlay's MTU is a warning, not a failure", () => {
     const narrowUnderlay = editText('nodes/node1', 'links', (t) => t.replace(/("ifname":"eth0","flags":\[[^\]]*\],"mtu":)1500/, '$11400'));

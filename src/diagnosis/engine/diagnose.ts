@@ -21,6 +21,7 @@ import type { ClusterState } from '../plugins/cluster-state.js';
 import { genericPlugin } from '../plugins/generic.js';
 import type { NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
 import { buildIpCache } from './ip-cache.js';
+import { buildNetnsRefs, NetnsUnreadableError, type NetnsRefs } from './netns-refs.js';
 import { emptyTrail, type TrailHop } from './trail.js';
 import { walkFrom, type Branch, type WalkContext } from './walk.js';
 
@@ -32,33 +33,6 @@ export interface DiagnoseOptions {
 const DEFAULT_SOURCE_PORT = 40000;
 
 const PROTOCOLS: Record<DiagnosisQuery['protocol'], Protocol> = { TCP: 'tcp', UDP: 'udp', ICMP: 'icmp' };
-
-interface Refs {
-  nodes: Map<string, NetnsRef>;
-  pods: Map<string, NetnsRef>;
-  missing: Map<string, { reason: string; nodeName?: string }>;
-}
-
-function buildRefs(cluster: ClusterState): Refs {
-  const nodes = new Map<string, NetnsRef>();
-  const pods = new Map<string, NetnsRef>();
-  const missing = new Map<string, { reason: string; nodeName?: string }>();
-  for (const node of cluster.objects.nodes) {
-    const name = node.metadata.name;
-    const record = cluster.netns.nodes[name];
-    if (record?.kind === 'present') nodes.set(name, { id: name, type: 'node', nodeName: name, state: record.state });
-    else missing.set(name, { reason: record?.reason ?? 'no record of its host netns', nodeName: name });
-  }
-  for (const pod of cluster.objects.pods) {
-    const nodeName = pod.spec.nodeName;
-    if (pod.spec.hostNetwork === true || nodeName === undefined) continue;
-    const key = objectKey(pod.metadata);
-    const record = cluster.netns.pods[key];
-    if (record?.kind === 'present') pods.set(key, { id: key, type: 'pod', nodeName, state: record.state });
-    else missing.set(key, { reason: record?.reason ?? 'no record of its netns', nodeName });
-  }
-  return { nodes, pods, missing };
-}
 
 type Resolved =
   | { readonly kind: 'ok'; readonly ref: NetnsRef; readonly ip: IpAddress }
@@ -73,7 +47,7 @@ function firstIpv4(texts: readonly string[]): IpAddress | undefined {
 }
 
 /** The client's namespace and address. */
-function resolveSource(cluster: ClusterState, refs: Refs, source: QueryEndpoint): Resolved {
+function resolveSource(cluster: ClusterState, refs: NetnsRefs, source: QueryEndpoint): Resolved {
   const missing = (id: string): Resolved => ({
     kind: 'failed',
     suspicion: { level: 'warning', node: id, code: 'SnapshotIncomplete', message: `the network namespace of the source ${id} is not in the snapshot (${refs.missing.get(id)?.reason ?? 'missing'})` },
@@ -230,7 +204,7 @@ function dedupe<T>(items: readonly T[]): T[] {
  * A sender whose interface MTU exceeds the smallest MTU of a device on its path (a tunnel's, say)
  * sends packets that are too big for it: dropped, or fragmented, depending on DF and PMTU discovery.
  */
-function pathMtuSuspicions(branches: readonly Branch[], refs: Refs, client: NetnsRef): Suspicion[] {
+function pathMtuSuspicions(branches: readonly Branch[], refs: NetnsRefs, client: NetnsRef): Suspicion[] {
   const out: Suspicion[] = [];
   for (const b of branches) {
     for (const direction of ['request', 'reply'] as const) {
@@ -269,9 +243,26 @@ function verdictOf(branches: readonly Branch[]): DiagnosisVerdict {
   return kinds.has('delivered') ? 'Degraded' : 'Unreachable';
 }
 
-/** Diagnoses whether `query.source` reaches `query.destination` on the port and protocol. */
+/**
+ * Diagnoses whether `query.source` reaches `query.destination` on the port and protocol. Dumps
+ * that cannot be parsed make the diagnosis Inconclusive, naming the namespace, dump and line.
+ */
 export function diagnose(cluster: ClusterState, query: DiagnosisQuery, options: DiagnoseOptions = {}): Diagnosis {
-  const refs = buildRefs(cluster);
+  try {
+    return diagnoseParsed(cluster, query, options);
+  } catch (error) {
+    if (!(error instanceof NetnsUnreadableError)) throw error;
+    return {
+      verdict: 'Inconclusive',
+      suspicions: [{ level: 'warning', node: error.netnode, code: 'SnapshotIncomplete', message: error.message }],
+      packetPath: { nodes: [], links: [] },
+      warnings: [{ code: 'netns-unreadable', message: error.message }],
+    };
+  }
+}
+
+function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: DiagnoseOptions): Diagnosis {
+  const refs = buildNetnsRefs(cluster);
   const ipCache = buildIpCache(cluster.objects);
   const warnings: Warning[] = ipCache.conflicts.map((message) => ({ code: 'ip-conflict', message }));
   const suspicions: Suspicion[] = [];
@@ -294,7 +285,7 @@ export function diagnose(cluster: ClusterState, query: DiagnosisQuery, options: 
     destinationOwner.kind === 'pod' ? refs.pods.get(destinationOwner.key) : destinationOwner.kind === 'node' ? refs.nodes.get(destinationOwner.name) : undefined;
   const subjects: Subjects = { source: source.ref, ...(destinationRef !== undefined ? { destination: destinationRef } : {}) };
   const plugins = [genericPlugin, ...(options.plugins ?? [])];
-  const ctx: WalkContext = { cluster, ipCache, plugins, subjects, nodes: refs.nodes, pods: refs.pods, missing: refs.missing, client: { netns: source.ref, packet } };
+  const ctx: WalkContext = { cluster, ipCache, plugins, subjects, nodes: refs.nodes, pods: refs.pods, podsOnNode: refs.podsOnNode, missing: refs.missing, client: { netns: source.ref, packet } };
 
   let service: { key: string; endpoints: string[] } | undefined;
   if (target.service !== undefined) {

@@ -6,7 +6,7 @@
 
 import type { Direction, PathLinkType, Suspicion, SuspicionCode } from '../model/diagnosis.js';
 import { assertNever } from '../model/assert-never.js';
-import { formatIp, ipEquals, type IpAddress } from '../model/ip.js';
+import { formatIp, ipEquals, parseIp, type IpAddress } from '../model/ip.js';
 import { PROTOCOL_NUMBERS, type Packet } from '../model/packet.js';
 import { traceHost } from '../netstack/host-trace.js';
 import type { Outcome, TraceStep } from '../netstack/netfilter/index.js';
@@ -27,6 +27,7 @@ export interface WalkContext {
   readonly subjects: Subjects;
   readonly nodes: ReadonlyMap<string, NetnsRef>;
   readonly pods: ReadonlyMap<string, NetnsRef>;
+  readonly podsOnNode: ReadonlyMap<string, readonly NetnsRef[]>;
   /** Pods whose netns is not in the snapshot: id → why and on which node. */
   readonly missing: ReadonlyMap<string, { readonly reason: string; readonly nodeName?: string }>;
   /** The client: where the request starts and the reply must come back to. */
@@ -276,11 +277,8 @@ function routeSuspicion(at: NetnsRef, iif: string | undefined, p: Packet, decisi
 // ---- links between namespaces ---------------------------------------------------------------
 
 function netnsOfNode(ctx: WalkContext, nodeName: string): NetnsRef[] {
-  const refs: NetnsRef[] = [];
   const node = ctx.nodes.get(nodeName);
-  if (node !== undefined) refs.push(node);
-  for (const pod of ctx.pods.values()) if (pod.nodeName === nodeName) refs.push(pod);
-  return refs;
+  return [...(node !== undefined ? [node] : []), ...(ctx.podsOnNode.get(nodeName) ?? [])];
 }
 
 /** A pod whose netns is missing and that owns `ip`. */
@@ -544,10 +542,27 @@ function bridgedNetfilter(ctx: WalkContext, hop: HopStart, ns: NetnsRef, bridge:
   return branches;
 }
 
+/**
+ * The nodes that may hold `ip` on an interface: first those whose Node object lists it, then every
+ * other. Reading a node's state parses its dumps, so the common case (a next hop that is a node's
+ * address) touches one node; an address no Node object lists makes the walk read every node.
+ */
+function* nodesHolding(ctx: WalkContext, ip: IpAddress, except: string): Generator<NetnsRef> {
+  const lists = (a: { readonly address: string }): boolean => {
+    const address = parseIp(a.address);
+    return address !== undefined && ipEquals(address, ip);
+  };
+  const listed = new Set(ctx.cluster.objects.nodes.filter((n) => (n.status?.addresses ?? []).some(lists)).map((n) => n.metadata.name));
+  for (const name of listed) {
+    const node = ctx.nodes.get(name);
+    if (node !== undefined && name !== except) yield node;
+  }
+  for (const node of ctx.nodes.values()) if (!listed.has(node.id) && node.id !== except) yield node;
+}
+
 /** Out of a node's own interface onto the underlay: the node holding the next hop, on the same L2. */
 function underlay(ctx: WalkContext, hop: HopStart, link: Link, t: Trail): Branch[] {
-  for (const node of ctx.nodes.values()) {
-    if (node.id === hop.from.id) continue;
+  for (const node of nodesHolding(ctx, hop.nextHop, hop.from.id)) {
     const dev = deviceOfAddress(node.state, hop.nextHop);
     if (dev === undefined) continue;
     const arriving = node.state.routing.links.get(dev);
@@ -608,8 +623,8 @@ function vxlan(ctx: WalkContext, hop: HopStart, link: Link, t: Trail): Branch[] 
     return [failed(t, { level: 'fatal', node: at.id, code: 'VxlanFdbMissing', message: `no FDB entry on ${link.name} (${at.id}) for ${neighbor.lladdr}, the MAC of ${formatIp(hop.nextHop)}: the remote VTEP is unknown` })];
   }
   const remote = fdb.dst;
-  for (const node of ctx.nodes.values()) {
-    if (node.id === at.id || !ownsAddress(node.state, remote)) continue;
+  for (const node of nodesHolding(ctx, remote, at.id)) {
+    if (!ownsAddress(node.state, remote)) continue;
     const peer = node.state.routing.linkList.find((l) => l.kind === 'vxlan' && l.vxlan?.id === link.vxlan?.id);
     if (peer === undefined) {
       return [failed(t, { level: 'fatal', node: node.id, code: 'TunnelMisconfigured', message: `${node.id} (VTEP ${formatIp(remote)}) has no VXLAN device with VNI ${link.vxlan?.id ?? '?'}` })];

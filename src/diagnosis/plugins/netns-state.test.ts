@@ -27,6 +27,15 @@ describe('parseListeners (ss -Htuln)', () => {
     expect(warnings).toEqual([{ code: 'unreadable-socket', message: 'cannot read socket line "garbage"', source: 'ss:7' }]);
   });
 
+  it('skips the header of `ss -tuln` and reads the lines of `ss -e` (extra columns)', () => {
+    const withHeader = [
+      'Netid State  Recv-Q Send-Q Local Address:Port Peer Address:PortProcess',
+      'tcp   LISTEN 0      128          0.0.0.0:2024      0.0.0.0:*    ino:1666 sk:1 cgroup:/ <->',
+    ].join('\n');
+    const parsed = parseListeners({ text: withHeader, source: 'ss' });
+    expect(parsed).toEqual({ listeners: [{ protocol: 'tcp', port: 2024 }], warnings: [] });
+  });
+
   it.each([
     ['tcp', '10.244.0.5', 8080, true],
     ['tcp', '10.244.0.5', 8081, false],

@@ -46,13 +46,16 @@ export interface NetnsState {
   readonly warnings: readonly Warning[];
 }
 
-/** Parses `ss -Htuln` lines: `tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:*`. */
+/**
+ * Parses `ss -tuln` lines (`tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:*`, columns after the peer such as
+ * `-e`'s ignored), with or without the `Netid State ...` header.
+ */
 export function parseListeners(dump: Dump): { listeners: Listener[]; warnings: Warning[] } {
   const listeners: Listener[] = [];
   const warnings: Warning[] = [];
   dump.text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
-    if (line === '') return;
+    if (line === '' || (i === 0 && line.startsWith('Netid'))) return;
     const fields = line.split(/\s+/);
     const netid = fields[0];
     const local = fields[4];
