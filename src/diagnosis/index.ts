@@ -30,15 +30,25 @@ export type {
 } from './model/diagnosis.js';
 export type {
   ClusterObjects,
+  IpBlock,
   KubeDaemonSet,
   KubeEndpointSlice,
+  KubeNamespace,
   KubeNetworkPolicy,
   KubeNode,
   KubePod,
   KubeService,
+  LabelSelector,
+  LabelSelectorOperator,
+  LabelSelectorRequirement,
+  NetworkPolicyEgressRule,
+  NetworkPolicyIngressRule,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
   ObjectMeta,
+  PolicyType,
 } from './model/kube-objects.js';
-export type { ClusterState, NetnsRecord } from './plugins/cluster-state.js';
+export type { ClusterState, CniConfigFile, NetnsRecord } from './plugins/cluster-state.js';
 export { buildNetnsState, parseListeners, type Listener, type NetnsDumps, type NetnsState } from './plugins/netns-state.js';
 export type { Plugin, Expectation, HopContext, FailureContext, FailureCause, NetnsRef, Subjects } from './plugins/plugin.js';
 export { genericPlugin } from './plugins/generic.js';

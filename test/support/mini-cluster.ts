@@ -98,7 +98,7 @@ function text(ns: string, program: string, args: readonly string[]): string {
 
 /** The collector's commands, in one namespace. */
 export function dumpNamespace(ns: string, label: string): NetnsDumps {
-  const d = (key: keyof NetnsDumps, program: string, args: readonly string[]): { text: string; source: string } => ({
+  const d = (key: RecordedDumpKey, program: string, args: readonly string[]): { text: string; source: string } => ({
     text: text(ns, program, args),
     source: `${label}/${DUMP_FILES[key]}`,
   });
@@ -277,8 +277,11 @@ function buildObjects(): ClusterObjects {
   };
 }
 
+/** The dumps a namespace is recorded as, one file each. */
+export type RecordedDumpKey = Exclude<keyof NetnsDumps, 'localAddresses' | 'unsimulated'>;
+
 /** The files a recorded namespace is written as, one per dump (golden fixtures). */
-export const DUMP_FILES: Readonly<Record<keyof NetnsDumps, string>> = {
+export const DUMP_FILES: Readonly<Record<RecordedDumpKey, string>> = {
   links: 'ip-link.json',
   addresses: 'ip-addr.json',
   routes: 'ip-route.json',
@@ -289,5 +292,4 @@ export const DUMP_FILES: Readonly<Record<keyof NetnsDumps, string>> = {
   ipsetSave: 'ipset-save',
   sysctls: 'sysctl',
   sockets: 'ss',
-  localAddresses: '',
 };

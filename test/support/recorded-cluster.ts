@@ -4,10 +4,10 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildNetnsState, type ClusterObjects, type ClusterState, type NetnsDumps, type NetnsRecord } from '../../src/diagnosis/index.js';
-import { DUMP_FILES, type MiniCluster } from './mini-cluster.js';
+import { DUMP_FILES, type MiniCluster, type RecordedDumpKey } from './mini-cluster.js';
 
-type DumpKey = Exclude<keyof NetnsDumps, 'localAddresses'>;
-const KEYS = Object.keys(DUMP_FILES).filter((k): k is DumpKey => k !== 'localAddresses');
+type DumpKey = RecordedDumpKey;
+const KEYS = Object.keys(DUMP_FILES) as DumpKey[];
 
 export function recordCluster(cluster: MiniCluster, dir: string): void {
   writeFileSync(join(dir, 'objects.json'), `${JSON.stringify(cluster.objects, null, 2)}\n`);

@@ -55,6 +55,17 @@ const inconclusive = (trail: Trail, code: string, message: string, ...suspicions
   return { end: { kind: 'inconclusive' }, trail };
 };
 
+/** `at` filters or rewrites packets in ways its dumps do not let the walk simulate. */
+function unsimulated(trail: Trail, at: NetnsRef): Branch {
+  const what = at.state.unsimulated.join('; ');
+  return inconclusive(trail, 'unsimulated', `${at.id}: ${what}`, {
+    level: 'warning',
+    node: at.id,
+    code: 'UnsupportedConfig',
+    message: `what ${at.id} does to the packet cannot be simulated: ${what}`,
+  });
+}
+
 function endpointText(e: { readonly address: IpAddress; readonly port: number } | undefined): string {
   return e === undefined ? '?' : `${formatIp(e.address)}:${e.port}`;
 }
@@ -75,6 +86,10 @@ export function walkFrom(ctx: WalkContext, at: NetnsRef, iif: string | undefined
   }
   trail.visited.add(key);
   trail.steps++;
+  if (at.state.unsimulated.length > 0) {
+    stopped(`not simulated: ${at.state.unsimulated.join('; ')}`);
+    return [unsimulated(trail, at)];
+  }
   const packet = dir === 'reply' ? undoNat(trail, at, packetIn, 'source') : packetIn;
   const result = traceHost(at.state.trace, { packet, ...(iif !== undefined ? { iif } : {}) });
   const branches: Branch[] = [];
@@ -515,6 +530,7 @@ function bridgeEgress(ctx: WalkContext, hop: HopStart, ns: NetnsRef, bridge: Lin
 }
 
 function bridgedNetfilter(ctx: WalkContext, hop: HopStart, ns: NetnsRef, bridge: Link, to: NetnsRef, toIface: string, attributes: Record<string, string>, t: Trail): Branch[] {
+  if (ns.state.unsimulated.length > 0) return [unsimulated(t, ns)];
   const packet = hop.dir === 'reply' ? undoNat(t, ns, hop.packet, 'source') : hop.packet;
   const result = traceHost(ns.state.trace, { packet, iif: bridge.name, oif: bridge.name });
   const branches: Branch[] = [];

@@ -6,6 +6,8 @@ export interface ObjectMeta {
   readonly name: string;
   readonly namespace?: string;
   readonly labels?: Readonly<Record<string, string>>;
+  /** What controllers and node agents record on the object (flannel's lease: `flannel.alpha.coreos.com/*` on a Node). */
+  readonly annotations?: Readonly<Record<string, string>>;
   readonly uid?: string;
 }
 
@@ -73,12 +75,74 @@ export interface KubeEndpointSlice {
   readonly ports?: readonly { readonly name?: string; readonly port?: number; readonly protocol?: string }[];
 }
 
+/** The operators of a label selector requirement (metav1.LabelSelectorOperator). */
+export type LabelSelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: LabelSelectorOperator;
+  /** Non-empty for In and NotIn, empty or absent for Exists and DoesNotExist. */
+  readonly values?: readonly string[];
+}
+
+/** metav1.LabelSelector: matchLabels and matchExpressions are ANDed; `{}` selects everything. */
+export interface LabelSelector {
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly matchExpressions?: readonly LabelSelectorRequirement[];
+}
+
+/** A CIDR (IPv4 or IPv6) minus the CIDRs in `except`. */
+export interface IpBlock {
+  readonly cidr: string;
+  readonly except?: readonly string[];
+}
+
+/**
+ * One entry of `from`/`to`: podSelector and/or namespaceSelector (both: pods matching the first in
+ * namespaces matching the second), or ipBlock alone.
+ */
+export interface NetworkPolicyPeer {
+  readonly podSelector?: LabelSelector;
+  readonly namespaceSelector?: LabelSelector;
+  readonly ipBlock?: IpBlock;
+}
+
+export interface NetworkPolicyPort {
+  /** TCP (the default), UDP or SCTP. */
+  readonly protocol?: string;
+  /** A number or the name of a container port; absent: every port of the protocol. */
+  readonly port?: number | string;
+  /** With a numeric `port`: the last port of the range `port`..`endPort`. */
+  readonly endPort?: number;
+}
+
+export interface NetworkPolicyIngressRule {
+  readonly from?: readonly NetworkPolicyPeer[];
+  readonly ports?: readonly NetworkPolicyPort[];
+}
+
+export interface NetworkPolicyEgressRule {
+  readonly to?: readonly NetworkPolicyPeer[];
+  readonly ports?: readonly NetworkPolicyPort[];
+}
+
+export type PolicyType = 'Ingress' | 'Egress';
+
+/** networking.k8s.io/v1 NetworkPolicy. */
 export interface KubeNetworkPolicy {
   readonly metadata: ObjectMeta;
   readonly spec: {
-    readonly podSelector?: { readonly matchLabels?: Readonly<Record<string, string>> };
-    readonly policyTypes?: readonly string[];
+    readonly podSelector?: LabelSelector;
+    /** Absent or empty: Ingress, plus Egress when `egress` has rules (the API server's default). */
+    readonly policyTypes?: readonly PolicyType[];
+    readonly ingress?: readonly NetworkPolicyIngressRule[];
+    readonly egress?: readonly NetworkPolicyEgressRule[];
   };
+}
+
+/** A Namespace: its labels are what a NetworkPolicy's namespaceSelector matches. */
+export interface KubeNamespace {
+  readonly metadata: ObjectMeta;
 }
 
 export interface KubeDaemonSet {
@@ -95,6 +159,11 @@ export interface ClusterObjects {
   readonly endpointSlices: readonly KubeEndpointSlice[];
   readonly networkPolicies: readonly KubeNetworkPolicy[];
   readonly daemonSets: readonly KubeDaemonSet[];
+  /**
+   * The cluster's Namespaces, for namespaceSelectors. Absent, or a namespace missing from it: only
+   * its automatic `kubernetes.io/metadata.name` label is known.
+   */
+  readonly namespaces?: readonly KubeNamespace[];
 }
 
 /** `namespace/name` of a namespaced object (`default` when the namespace is not set). */

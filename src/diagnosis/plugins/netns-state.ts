@@ -25,6 +25,12 @@ export interface NetnsDumps extends Omit<HostDumps, 'family' | 'routes' | 'links
   readonly fdb?: Dump;
   /** `ss -Htuln`. */
   readonly sockets?: Dump;
+  /**
+   * What filters or rewrites packets in this namespace that the dumps do not let the walk simulate
+   * (an iptables dump that failed, native nftables chains, IPVS virtual servers): each names it. A
+   * packet crossing the namespace then gets an Inconclusive outcome, never a guessed one.
+   */
+  readonly unsimulated?: readonly string[];
 }
 
 /** A listening TCP socket or a bound UDP socket; `address` undefined = the wildcard (0.0.0.0, ::, *). */
@@ -43,6 +49,8 @@ export interface NetnsState {
   readonly listeners?: readonly Listener[];
   /** net.bridge.bridge-nf-call-iptables: bridged IPv4 frames go through iptables. */
   readonly bridgeNfCallIptables?: boolean;
+  /** See NetnsDumps.unsimulated; empty when the walk can simulate everything the dumps show. */
+  readonly unsimulated: readonly string[];
   readonly warnings: readonly Warning[];
 }
 
@@ -119,6 +127,7 @@ export function buildNetnsState(dumps: NetnsDumps): NetnsState {
     fdb: fdb?.entries ?? [],
     ...(sockets !== undefined ? { listeners: sockets.listeners } : {}),
     ...(bridgeNf !== undefined ? { bridgeNfCallIptables: bridgeNf } : {}),
+    unsimulated: dumps.unsimulated ?? [],
     warnings,
   };
 }
