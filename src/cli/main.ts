@@ -4,6 +4,7 @@
 
 import { CliError, UsageError } from './cli-error.js';
 import { COLLECT_USAGE, runCollect } from './collect-command.js';
+import { DIAGNOSE_USAGE, runDiagnose } from './diagnose-command.js';
 import { runTrace, TRACE_USAGE } from './trace-command.js';
 
 interface Subcommand {
@@ -14,6 +15,7 @@ interface Subcommand {
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   trace: { summary: 'walk one packet through one host\'s iptables and routing, offline', usage: TRACE_USAGE, run: runTrace },
+  diagnose: { summary: 'whether a packet gets from a source to a destination, and why not, from node snapshots', usage: DIAGNOSE_USAGE, run: runDiagnose },
   collect: { summary: 'capture the network stack of this node and its pods as a JSON snapshot', usage: COLLECT_USAGE, run: runCollect },
 };
 

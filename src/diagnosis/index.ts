@@ -52,3 +52,6 @@ export type { ClusterState, CniConfigFile, NetnsRecord } from './plugins/cluster
 export { buildNetnsState, parseListeners, type Listener, type NetnsDumps, type NetnsState } from './plugins/netns-state.js';
 export type { Plugin, Expectation, HopContext, FailureContext, FailureCause, NetnsRef, Subjects } from './plugins/plugin.js';
 export { genericPlugin } from './plugins/generic.js';
+export { bridgePlugin } from './plugins/bridge.js';
+export { flannelPlugin, readLease, readLeases, flannelMode, type FlannelLease, type FlannelMode } from './plugins/flannel.js';
+export { PLUGINS, detectPlugin, requestedPlugin, type PluginChoice } from './plugins/registry.js';

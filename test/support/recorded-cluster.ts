@@ -3,7 +3,7 @@
 // mini-cluster and read back into a ClusterState without root.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildNetnsState, type ClusterObjects, type ClusterState, type NetnsDumps, type NetnsRecord } from '../../src/diagnosis/index.js';
+import { buildNetnsState, type ClusterObjects, type CniConfigFile, type ClusterState, type NetnsDumps, type NetnsRecord } from '../../src/diagnosis/index.js';
 import { DUMP_FILES, type MiniCluster, type RecordedDumpKey } from './mini-cluster.js';
 
 type DumpKey = RecordedDumpKey;
@@ -41,6 +41,28 @@ export function readRecordedDumps(dir: string, kind: 'nodes' | 'pods', name: str
   };
 }
 
+/** The CNI configuration directory a recorded node's `cni/` files stand for. */
+const CNI_CONF_DIR = '/etc/cni/net.d';
+
+/** The recorded CNI configuration files of a fixture (nodes/NAME/cni/FILE), as a collector reads them. */
+export function readRecordedCniConfigs(dir: string): Record<string, CniConfigFile[]> {
+  const out: Record<string, CniConfigFile[]> = {};
+  const base = join(dir, 'nodes');
+  for (const node of readdirSync(base)) {
+    const cni = join(base, node, 'cni');
+    if (!existsSync(cni)) continue;
+    out[node] = readdirSync(cni)
+      .sort()
+      .map((file) => ({ path: `${CNI_CONF_DIR}/${file}`, content: readFileSync(join(cni, file), 'utf8') }));
+  }
+  return out;
+}
+
+/** Adds (or replaces) the CNI configuration files of a state. */
+export function withCniConfigs(state: ClusterState, cniConfigs: Readonly<Record<string, readonly CniConfigFile[]>>): ClusterState {
+  return { ...state, cniConfigs };
+}
+
 /** Reads a recorded cluster; `edit` may change a namespace's dumps (by `nodes/NAME` or `pods/NAME`) first. */
 export function loadRecordedCluster(dir: string, edit: (id: string, dumps: NetnsDumps) => NetnsDumps = (_id, d) => d): ClusterState {
   const objects = JSON.parse(readFileSync(join(dir, 'objects.json'), 'utf8')) as ClusterObjects;
@@ -54,5 +76,5 @@ export function loadRecordedCluster(dir: string, edit: (id: string, dumps: Netns
     }
     return records;
   };
-  return { objects, netns: { nodes: load('nodes'), pods: load('pods') } };
+  return { objects, netns: { nodes: load('nodes'), pods: load('pods') }, cniConfigs: readRecordedCniConfigs(dir) };
 }

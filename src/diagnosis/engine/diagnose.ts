@@ -22,6 +22,7 @@ import { genericPlugin } from '../plugins/generic.js';
 import type { NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
 import { buildIpCache } from './ip-cache.js';
 import { buildNetnsRefs, NetnsUnreadableError, type NetnsRefs } from './netns-refs.js';
+import { networkPolicyFindings } from './policy-check.js';
 import { emptyTrail, type TrailHop } from './trail.js';
 import { walkFrom, type Branch, type WalkContext } from './walk.js';
 
@@ -283,7 +284,7 @@ function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: D
   const destinationOwner = ipCache.lookup(target.ip);
   const destinationRef =
     destinationOwner.kind === 'pod' ? refs.pods.get(destinationOwner.key) : destinationOwner.kind === 'node' ? refs.nodes.get(destinationOwner.name) : undefined;
-  const subjects: Subjects = { source: source.ref, ...(destinationRef !== undefined ? { destination: destinationRef } : {}) };
+  const subjects: Subjects = { source: source.ref, packet, ...(destinationRef !== undefined ? { destination: destinationRef } : {}) };
   const plugins = [genericPlugin, ...(options.plugins ?? [])];
   const ctx: WalkContext = { cluster, ipCache, plugins, subjects, nodes: refs.nodes, pods: refs.pods, podsOnNode: refs.podsOnNode, missing: refs.missing, client: { netns: source.ref, packet } };
 
@@ -303,6 +304,9 @@ function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: D
       branches.push(b);
       continue;
     }
+    const policy = networkPolicyFindings(ctx, b.end.at, b.end.packet);
+    suspicions.push(...policy.suspicions);
+    warnings.push(...policy.warnings);
     branches.push(...walkFrom(ctx, b.end.at, undefined, replyOf(b.end.packet), b.trail, 'reply'));
   }
 

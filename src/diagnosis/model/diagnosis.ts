@@ -54,7 +54,13 @@ export type SuspicionCode =
   /** The packet comes back to a netns and interface it already crossed, unchanged. */
   | 'RoutingLoop'
   /** The reply does not reach the client as the connection it belongs to. */
-  | 'ReplyMisrouted';
+  | 'ReplyMisrouted'
+  /** A pod's packet leaves the cluster network with the pod's address: no MASQUERADE/SNAT rewrites it. */
+  | 'MasqueradeMissing'
+  /** Hairpin is off on a bridge port that the CNI configuration wants it on: a pod cannot reach itself through a service. */
+  | 'HairpinDisabled'
+  /** net.bridge.bridge-nf-call-iptables is off (or br_netfilter absent) where iptables must see bridged frames. */
+  | 'BridgeNetfilterDisabled';
 
 export interface Suspicion {
   readonly level: SuspicionLevel;

@@ -29,6 +29,8 @@ export type Expectation =
 export interface Subjects {
   readonly source?: NetnsRef;
   readonly destination?: NetnsRef;
+  /** The request as the client sends it (before any NAT), when the engine passes it. */
+  readonly packet?: Packet;
 }
 
 export interface HopContext {
@@ -62,6 +64,11 @@ export interface FailureContext {
 
 export interface Plugin {
   readonly name: string;
+  /**
+   * Whether the CNI enforces NetworkPolicy (with rules the walk crosses): true, false, or
+   * undefined when the plugin cannot know (another agent may).
+   */
+  readonly enforcesNetworkPolicy?: boolean;
   /** Devices and routes `at` must have; the engine checks them for every netns on the path. */
   expectations?(cluster: ClusterState, at: NetnsRef, subjects: Subjects): readonly Expectation[];
   /**
