@@ -53,5 +53,6 @@ export { buildNetnsState, parseListeners, type Listener, type NetnsDumps, type N
 export type { Plugin, Expectation, HopContext, FailureContext, FailureCause, NetnsRef, Subjects } from './plugins/plugin.js';
 export { genericPlugin } from './plugins/generic.js';
 export { bridgePlugin } from './plugins/bridge.js';
+export { calicoPlugin } from './plugins/calico.js';
 export { flannelPlugin, readLease, readLeases, flannelMode, type FlannelLease, type FlannelMode } from './plugins/flannel.js';
 export { PLUGINS, detectPlugin, requestedPlugin, type PluginChoice } from './plugins/registry.js';

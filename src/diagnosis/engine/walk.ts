@@ -14,6 +14,7 @@ import { lookupRoute, type Link, type RouteDecision } from '../netstack/routing/
 import type { ClusterState } from '../plugins/cluster-state.js';
 import { deviceOfAddress, hasListener, ownsAddress } from '../plugins/netns-state.js';
 import type { FailureCause, NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
+import { resolveOverLink } from './arp.js';
 import type { IpCache } from './ip-cache.js';
 import { addAction, forkTrail, formatPacket, packetKey, type Trail } from './trail.js';
 
@@ -347,6 +348,8 @@ function classifyLink(ctx: WalkContext, at: NetnsRef, link: Link): PathLinkType 
       return 'bridge';
     case 'vxlan':
       return 'vxlan';
+    case 'ipip':
+      return 'ipip';
     case undefined:
       return link.name === 'lo' ? 'local' : 'underlay';
     default:
@@ -385,6 +388,13 @@ function transmit(ctx: WalkContext, at: NetnsRef, outIface: string, nextHop: IpA
             return [failed(t, { level: 'fatal', node: peer.ns.id, code: 'LinkDown', message: `${peer.link.name} on ${peer.ns.id}, the veth peer of ${outIface} on ${at.id}, is down` })];
           }
           if (peer.link.master !== undefined) return bridgeIngress(ctx, hop, peer.ns, peer.link, t);
+          {
+            const arp = resolveOverLink(at, outIface, packet.src, nextHop, peer.ns, peer.link.name);
+            if (!arp.resolved) {
+              addAction(t, peer.ns.id, peer.ns.type, { kind: 'receive', direction: dir, iif: peer.link.name, verdict: `ARP for ${formatIp(nextHop)} not answered` });
+              return [failed(t, { level: 'fatal', node: peer.ns.id, code: arp.code, message: `${arp.why}: ${at.id} cannot send to its next hop` })];
+            }
+          }
           return arrive(ctx, hop, peer.ns, peer.link.name, 'veth', {}, t);
         case 'ambiguous':
           return [inconclusive(t, 'veth-peer-ambiguous', `the veth peer of ${outIface} on ${at.id} could be any of ${peer.candidates.join(', ')}`)];
@@ -413,6 +423,8 @@ function transmit(ctx: WalkContext, at: NetnsRef, outIface: string, nextHop: IpA
       return bridgeEgress(ctx, hop, at, link, undefined, t);
     case 'vxlan':
       return vxlan(ctx, hop, link, t);
+    case 'ipip':
+      return ipip(ctx, hop, link, t);
     case 'underlay':
       return underlay(ctx, hop, link, t);
     case 'local':
@@ -651,3 +663,25 @@ function vxlan(ctx: WalkContext, hop: HopStart, link: Link, t: Trail): Branch[] 
   return [inconclusive(t, 'vtep-unknown', `the VTEP ${formatIp(remote)} of ${link.name} on ${at.id} is no node in the snapshot`)];
 }
 
+/**
+ * Out of an IPIP device with no fixed remote (calico's tunl0): the route's gateway, on link, is the
+ * outer destination; the node holding it decapsulates on its own ipip device, where the inner
+ * packet arrives. (The outer packet is not walked through either node's netfilter.)
+ */
+function ipip(ctx: WalkContext, hop: HopStart, link: Link, t: Trail): Branch[] {
+  const at = hop.from;
+  const remote = hop.nextHop;
+  if (ipEquals(remote, hop.packet.dst)) {
+    return [inconclusive(t, 'ipip-remote-unknown', `${at.id} routes ${formatPacket(hop.packet)} into ${link.name} without a gateway: the outer destination is not in the route`)];
+  }
+  for (const node of nodesHolding(ctx, remote, at.id)) {
+    if (!ownsAddress(node.state, remote)) continue;
+    const peer = node.state.routing.linkList.find((l) => l.kind === 'ipip');
+    if (peer === undefined) {
+      return [failed(t, { level: 'fatal', node: node.id, code: 'TunnelMisconfigured', message: `${node.id} (${formatIp(remote)}) has no IPIP device: the IP-in-IP packets ${at.id} sends out of ${link.name} are not decapsulated` })];
+    }
+    if (!peer.up) return [failed(t, { level: 'fatal', node: node.id, code: 'LinkDown', message: `${peer.name} on ${node.id} is down: the IP-in-IP packets from ${at.id} are not decapsulated` })];
+    return arrive(ctx, hop, node, peer.name, 'ipip', { remote: formatIp(remote) }, t);
+  }
+  return [inconclusive(t, 'ipip-remote-unknown', `the outer destination ${formatIp(remote)} of ${link.name} on ${at.id} is no node in the snapshot`)];
+}

@@ -94,7 +94,7 @@ export interface PathNode {
   readonly actions: readonly NetNodeAction[];
 }
 
-export type PathLinkType = 'veth' | 'bridge' | 'underlay' | 'vxlan' | 'local';
+export type PathLinkType = 'veth' | 'bridge' | 'underlay' | 'vxlan' | 'ipip' | 'local';
 
 /** A packet as `proto src:sport > dst:dport`. */
 export type PacketText = string;

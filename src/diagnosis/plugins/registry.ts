@@ -4,6 +4,7 @@
 
 import type { Warning } from '../model/warning.js';
 import { bridgePlugin } from './bridge.js';
+import { calicoPlugin } from './calico.js';
 import { loadCniConfig } from './cni-config.js';
 import { flannelPlugin } from './flannel.js';
 import type { ClusterState } from './cluster-state.js';
@@ -14,11 +15,12 @@ import type { Plugin } from './plugin.js';
 export const PLUGINS: Readonly<Record<string, Plugin>> = {
   generic: genericPlugin,
   flannel: flannelPlugin,
+  calico: calicoPlugin,
   bridge: bridgePlugin,
 };
 
 /** The plugin of each main CNI plugin `type`. */
-const PLUGIN_OF_CNI_TYPE: Readonly<Record<string, string>> = { flannel: 'flannel', bridge: 'bridge' };
+const PLUGIN_OF_CNI_TYPE: Readonly<Record<string, string>> = { flannel: 'flannel', calico: 'calico', bridge: 'bridge' };
 
 /** The plugin whose agent a DaemonSet runs, by its name or container image. */
 const DAEMONSET_PATTERNS: readonly { readonly plugin: string; readonly name: RegExp; readonly image: RegExp }[] = [

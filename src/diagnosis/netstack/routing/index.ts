@@ -17,7 +17,7 @@ export {
 } from './rule.js';
 export { parseNeighbors, type Neighbor, type NeighborState, type ParsedNeighbors } from './neighbor.js';
 export { parseFdb, type FdbEntry, type ParsedFdb } from './fdb.js';
-export { buildRoutingSysctls, type RoutingSysctls, type InterfaceSysctls } from './sysctls.js';
+export { buildRoutingSysctls, effectiveFlag, effectiveForwarding, effectiveRpFilter, type RoutingSysctls, type InterfaceSysctls, type EffectiveSysctl } from './sysctls.js';
 export { buildRoutingState, type RoutingInput, type RoutingState } from './state.js';
 export { lookupRoute, summarizeDecision, explainSteps } from './lookup.js';
 export { selectIpv4Source, selectIpv6Source } from './source-address.js';

@@ -12,6 +12,8 @@ export interface InterfaceSysctls {
   readonly ignoreRoutesWithLinkdown?: boolean;
   readonly routeLocalnet?: boolean;
   readonly srcValidMark?: boolean;
+  /** Answer ARP for addresses routed out of another device (arp_fwd_proxy). */
+  readonly proxyArp?: boolean;
 }
 
 export interface RoutingSysctls {
@@ -27,6 +29,7 @@ const KEYS: Readonly<Record<string, keyof InterfaceSysctls>> = {
   ignore_routes_with_linkdown: 'ignoreRoutesWithLinkdown',
   route_localnet: 'routeLocalnet',
   src_valid_mark: 'srcValidMark',
+  proxy_arp: 'proxyArp',
 };
 
 /**
@@ -81,7 +84,7 @@ export function effectiveRpFilter(sysctls: RoutingSysctls | undefined, dev: stri
   return { value: Math.max(all?.rpFilter ?? 0, own?.rpFilter ?? 0), known: true };
 }
 
-type BooleanKey = 'acceptLocal' | 'sendRedirects' | 'ignoreRoutesWithLinkdown' | 'routeLocalnet' | 'srcValidMark';
+type BooleanKey = 'acceptLocal' | 'sendRedirects' | 'ignoreRoutesWithLinkdown' | 'routeLocalnet' | 'srcValidMark' | 'proxyArp';
 
 const BOOLEAN_DEFAULTS: Readonly<Record<BooleanKey, boolean>> = {
   acceptLocal: false,
@@ -89,6 +92,7 @@ const BOOLEAN_DEFAULTS: Readonly<Record<BooleanKey, boolean>> = {
   ignoreRoutesWithLinkdown: false,
   routeLocalnet: false,
   srcValidMark: false,
+  proxyArp: false,
 };
 
 /** IN_DEV_ORCONF: `all` or the device. */
