@@ -56,3 +56,5 @@ export { bridgePlugin } from './plugins/bridge.js';
 export { calicoPlugin } from './plugins/calico.js';
 export { flannelPlugin, readLease, readLeases, flannelMode, type FlannelLease, type FlannelMode } from './plugins/flannel.js';
 export { PLUGINS, detectPlugin, requestedPlugin, type PluginChoice } from './plugins/registry.js';
+export { genericProvider } from './providers/generic.js';
+export type { InfraShim, Provider, UnderlayCrossing } from './providers/provider.js';

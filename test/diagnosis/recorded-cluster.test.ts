@@ -4,6 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { fileURLToPath } from 'node:url';
 import { diagnose, type ClusterState, type Diagnosis, type DiagnosisQuery, type NetnsDumps } from '../../src/diagnosis/index.js';
+import { isProviderNote } from '../support/provider-note.js';
 import { loadRecordedCluster } from '../support/recorded-cluster.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/mini-cluster', import.meta.url));
@@ -125,6 +126,24 @@ describe('missing namespaces', () => {
     const d = diagnose(cut(healthy), query(pod('pod2')));
     expect(d.verdict).toBe('Inconclusive');
     expect(d.suspicions.map((s) => `${s.node} ${s.code}`)).toContain(`${node} SnapshotIncomplete`);
+  });
+});
+
+describe('the generic provider', () => {
+  it('says once that it checks nothing between the nodes, naming the crossings', () => {
+    const d = diagnose(healthy, query(pod('pod2')));
+    expect(d.suspicions.filter(isProviderNote)).toEqual([
+      {
+        level: 'info',
+        node: 'node1',
+        code: 'UnsupportedConfig',
+        message: 'the network between the nodes is not checked (generic provider: no security groups, route tables or firewalls of the infrastructure are known) for node1 -> node2 (underlay), node2 -> node1 (underlay)',
+      },
+    ]);
+  });
+
+  it('has nothing to say about a path within one node', () => {
+    expect(diagnose(healthy, query(pod('pod3'))).suspicions.filter(isProviderNote)).toEqual([]);
   });
 });
 

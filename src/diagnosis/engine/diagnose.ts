@@ -19,6 +19,8 @@ import type { Warning } from '../model/warning.js';
 import { lookupRoute } from '../netstack/routing/index.js';
 import type { ClusterState } from '../plugins/cluster-state.js';
 import { genericPlugin } from '../plugins/generic.js';
+import { genericProvider } from '../providers/generic.js';
+import type { Provider, UnderlayCrossing } from '../providers/provider.js';
 import type { NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
 import { buildIpCache } from './ip-cache.js';
 import { buildNetnsRefs, NetnsUnreadableError, type NetnsRefs } from './netns-refs.js';
@@ -29,6 +31,8 @@ import { walkFrom, type Branch, type WalkContext } from './walk.js';
 export interface DiagnoseOptions {
   /** CNI plugins to consult besides the generic one. */
   readonly plugins?: readonly Plugin[];
+  /** The infrastructure between the nodes; default: generic (checks nothing, and says so). */
+  readonly provider?: Provider;
 }
 
 const DEFAULT_SOURCE_PORT = 40000;
@@ -236,6 +240,22 @@ function pathMtuSuspicions(branches: readonly Branch[], refs: NetnsRefs, client:
   return out;
 }
 
+/** The links of the path that cross the infrastructure: node to node (underlay, tunnels) or node to outside. */
+function underlayCrossings(branches: readonly Branch[], refs: NetnsRefs): UnderlayCrossing[] {
+  const out: UnderlayCrossing[] = [];
+  const seen = new Set<string>();
+  for (const b of branches) {
+    for (const link of b.trail.links) {
+      if (!refs.nodes.has(link.source) || link.type === 'veth' || link.type === 'bridge' || link.type === 'local') continue;
+      const key = `${link.source}>${link.destination}>${link.type}>${link.direction}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ link, to: refs.nodes.has(link.destination) ? { kind: 'node', name: link.destination } : { kind: 'external', address: link.destination } });
+    }
+  }
+  return out;
+}
+
 function verdictOf(branches: readonly Branch[]): DiagnosisVerdict {
   if (branches.length === 0) return 'Inconclusive';
   const kinds = new Set(branches.map((b) => b.end.kind));
@@ -356,6 +376,7 @@ function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: D
   }
 
   suspicions.push(...pathMtuSuspicions(branches, refs, source.ref));
+  suspicions.push(...(options.provider ?? genericProvider).infra.checkCrossings(cluster, underlayCrossings(branches, refs)));
 
   const path = mergePath(branches);
   const allSuspicions = dedupe([...suspicions, ...branches.flatMap((b) => b.trail.suspicions)]);
