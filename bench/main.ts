@@ -7,11 +7,13 @@ import { resolve } from 'node:path';
 import type { Bench, BenchOptions, BenchResult } from './bench.js';
 import { COLLECT_BENCH } from './collect.js';
 import { CONTROL_PLANE_BENCH } from './control-plane.js';
+import { DIAGNOSE_BENCH } from './diagnose.js';
 import { ROUTING_BENCH } from './routing.js';
 import { TRACE_BENCH } from './trace.js';
 
 const BENCHES: Readonly<Record<string, Bench>> = {
   trace: TRACE_BENCH,
+  diagnose: DIAGNOSE_BENCH,
   routing: ROUTING_BENCH,
   collect: COLLECT_BENCH,
   'control-plane': CONTROL_PLANE_BENCH,

@@ -41,6 +41,12 @@ export interface KubeProxyRulesOptions {
   readonly nodePortEvery?: number;
   /** Every k-th generated service (i % k === k - 1) has no endpoints. 0: none. Default 5. */
   readonly emptyEvery?: number;
+  /**
+   * The endpoint addresses of generated service `i` (one that `emptyEvery` leaves with endpoints),
+   * instead of the next `endpointsPerService` addresses of the cluster CIDR: for a caller whose
+   * endpoints are pods it places itself. An empty list makes a service without endpoints.
+   */
+  readonly endpointAddresses?: (i: number) => readonly string[];
   /** Every k-th generated service (i % k === k - 1) is UDP. 0: none. Default 4. */
   readonly udpEvery?: number;
   /** Add `default/kubernetes:https` (first service IP, one endpoint: nodeIp:6443). Default true. */
@@ -235,7 +241,9 @@ export function buildKubeProxyRules(options: KubeProxyRulesOptions): KubeProxyRu
     const udp = udpEvery > 0 && i % udpEvery === udpEvery - 1;
     const empty = emptyEvery > 0 && i % emptyEvery === emptyEvery - 1;
     const endpoints: [string, number][] = [];
-    if (!empty) {
+    if (!empty && options.endpointAddresses !== undefined) {
+      for (const ip of options.endpointAddresses(i)) endpoints.push([ip, udp ? 5353 : 8080]);
+    } else if (!empty) {
       for (let e = 0; e < options.endpointsPerService; e++) {
         if (podOffset >= podRange.size - 1) throw new Error(`${clusterCidr} is too small for the endpoints`);
         endpoints.push([v4(podRange.base + podOffset++), udp ? 5353 : 8080]);

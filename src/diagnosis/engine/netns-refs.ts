@@ -3,7 +3,7 @@
 // cost of a diagnosis follows the namespaces on its path, not the size of the cluster.
 
 import { objectKey } from '../model/kube-objects.js';
-import type { ClusterState, NetnsRecord } from '../plugins/cluster-state.js';
+import { loadDeferredNetns, type ClusterState, type NetnsRecord } from '../plugins/cluster-state.js';
 import type { NetnsState } from '../plugins/netns-state.js';
 import type { NetnsRef } from '../plugins/plugin.js';
 
@@ -37,7 +37,7 @@ function refOf(id: string, type: NetnsRef['type'], nodeName: string, record: Exc
     get state(): NetnsState {
       if (state === undefined) {
         try {
-          state = record.load();
+          state = loadDeferredNetns(record);
         } catch (error) {
           throw new NetnsUnreadableError(id, error);
         }

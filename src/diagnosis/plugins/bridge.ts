@@ -25,7 +25,7 @@ import {
   type HostLocalIpam,
   type IpamRange,
 } from './cni-config.js';
-import type { ClusterState, NetnsRecord } from './cluster-state.js';
+import { netnsStateOf, type ClusterState } from './cluster-state.js';
 import type { NetnsState } from './netns-state.js';
 import type { FailureContext, NetnsRef, Plugin, Subjects } from './plugin.js';
 
@@ -120,24 +120,6 @@ function nodeConfig(cluster: ClusterState, node: string): BridgeConfigResult | u
   return result;
 }
 
-const stateCache = new WeakMap<NetnsRecord, NetnsState | null>();
-
-/** The state of a namespace that is not on the path (a pod's node, a subject pod): parsed once, undefined when unreadable. */
-function stateOf(record: NetnsRecord | undefined): NetnsState | undefined {
-  if (record === undefined || record.kind === 'missing') return undefined;
-  if (record.kind === 'present') return record.state;
-  const cached = stateCache.get(record);
-  if (cached !== undefined) return cached ?? undefined;
-  let state: NetnsState | null;
-  try {
-    state = record.load();
-  } catch {
-    // The engine reports unreadable dumps where the walk meets them.
-    state = null;
-  }
-  stateCache.set(record, state);
-  return state ?? undefined;
-}
 
 function podCidrs(node: KubeNode): IpPrefix[] {
   const texts = node.spec?.podCIDRs ?? (node.spec?.podCIDR !== undefined ? [node.spec.podCIDR] : []);
@@ -420,7 +402,7 @@ function checkNetns(cluster: ClusterState, at: NetnsRef, subjects: Subjects): Su
   const out: Suspicion[] = [];
   if (at.type === 'pod') {
     out.push(...checkPodNetns(cfg, at));
-    const nodeState = stateOf(cluster.netns.nodes[at.nodeName]);
+    const nodeState = netnsStateOf(cluster.netns.nodes[at.nodeName]);
     if (nodeState !== undefined) out.push(...checkPodOnNode(cluster, cfg, at, { id: at.nodeName, type: 'node', nodeName: at.nodeName, state: nodeState }, subjects));
     return out;
   }
@@ -433,7 +415,7 @@ function checkNetns(cluster: ClusterState, at: NetnsRef, subjects: Subjects): Su
   // The query's pods on this node, whether or not the walk reached them.
   for (const pod of subjectPodsOn(subjects, at.id)) {
     const record = cluster.netns.pods[pod.id];
-    if (stateOf(record) === undefined) continue;
+    if (netnsStateOf(record) === undefined) continue;
     out.push(...checkPodNetns(cfg, pod), ...checkPodOnNode(cluster, cfg, pod, at, subjects));
   }
   return out;

@@ -34,3 +34,44 @@ export interface ClusterState {
   /** By node name: the files of its CNI configuration directory, in lexical order, when collected. */
   readonly cniConfigs?: Readonly<Record<string, readonly CniConfigFile[]>>;
 }
+
+type DeferredRecord = Extract<NetnsRecord, { kind: 'deferred' }>;
+
+/** Each deferred record's outcome, so that the engine and every plugin parse it once. */
+const loads = new WeakMap<DeferredRecord, { readonly state: NetnsState } | { readonly error: unknown }>();
+
+/** The state of a deferred record, parsed on the first call; throws the parser's error (every time). */
+export function loadDeferredNetns(record: DeferredRecord): NetnsState {
+  let outcome = loads.get(record);
+  if (outcome === undefined) {
+    try {
+      outcome = { state: record.load() };
+    } catch (error) {
+      outcome = { error };
+    }
+    loads.set(record, outcome);
+  }
+  if ('error' in outcome) throw outcome.error;
+  return outcome.state;
+}
+
+/**
+ * The state of a namespace a plugin reads beside the path (a pod's node, a subject pod): undefined
+ * when missing or unreadable (the engine reports unreadable dumps where the walk meets them).
+ */
+export function netnsStateOf(record: NetnsRecord | undefined): NetnsState | undefined {
+  switch (record?.kind) {
+    case undefined:
+    case 'missing':
+      return undefined;
+    case 'present':
+      return record.state;
+    case 'deferred':
+      try {
+        return loadDeferredNetns(record);
+      } catch {
+        return undefined;
+      }
+  }
+}
+

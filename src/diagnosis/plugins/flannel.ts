@@ -13,13 +13,12 @@
 // With --ip-masq, chain FLANNEL-POSTRTG (nat POSTROUTING) masquerades pod traffic that leaves
 // the cluster network. Pods: eth0's MTU no larger than the overlay's.
 
-import { assertNever } from '../model/assert-never.js';
 import type { Suspicion, SuspicionLevel } from '../model/diagnosis.js';
 import { formatIp, formatPrefix, ipEquals, parseIp, parsePrefix, prefixContains, type IpAddress, type IpPrefix } from '../model/ip.js';
 import { nodeInternalIps, type KubeNode } from '../model/kube-objects.js';
 import { traceHost } from '../netstack/host-trace.js';
 import { formatRoute, lookupRoute, type Link, type Route } from '../netstack/routing/index.js';
-import type { ClusterState } from './cluster-state.js';
+import { netnsStateOf, type ClusterState } from './cluster-state.js';
 import { deviceOfAddress, type NetnsState } from './netns-state.js';
 import type { Expectation, FailureContext, HopContext, NetnsRef, Plugin, Subjects } from './plugin.js';
 
@@ -119,22 +118,7 @@ export function flannelMode(leases: readonly FlannelLease[], nodeName: string, s
 
 /** A node's parsed namespace, when the snapshot has it (a dump that cannot be parsed counts as absent). */
 function nodeState(cluster: ClusterState, name: string): NetnsState | undefined {
-  const record = cluster.netns.nodes[name];
-  switch (record?.kind) {
-    case undefined:
-    case 'missing':
-      return undefined;
-    case 'present':
-      return record.state;
-    case 'deferred':
-      try {
-        return record.load();
-      } catch {
-        return undefined;
-      }
-    default:
-      return assertNever(record, 'netns record');
-  }
+  return netnsStateOf(cluster.netns.nodes[name]);
 }
 
 function hasPods(cluster: ClusterState, nodeName: string): boolean {
