@@ -176,6 +176,15 @@ describe('namespaces parsed on first use', () => {
     expect([...loaded].sort()).toEqual(['default/pod1', 'default/pod3', 'node1']);
   });
 
+  it('a malformed rule line in a chain the walk enters makes the diagnosis Inconclusive, naming the namespace, dump and line', () => {
+    const badRule = editText('nodes/node1', 'iptablesSave', (t) => t.replace('-A PREROUTING -m comment', '-A PREROUTING -s 10.0.0.300 -j DROP\n-A PREROUTING -m comment'));
+    const d = diagnose(loadRecordedCluster(FIXTURES, badRule), query(pod('pod2')));
+    expect(d.verdict).toBe('Inconclusive');
+    expect(d.suspicions).toEqual([
+      { level: 'warning', node: 'node1', code: 'SnapshotIncomplete', message: 'the dumps of node1 cannot be read: nodes/node1/iptables-save:24: bad address "10.0.0.300" in -s' },
+    ]);
+  });
+
   it('a namespace whose dumps cannot be parsed makes the diagnosis Inconclusive, naming it and the dump', () => {
     const d = diagnose(deferAll(healthy, [], 'default/pod2'), query(pod('pod2')));
     expect(d.verdict).toBe('Inconclusive');

@@ -5,18 +5,8 @@
 import { objectKey } from '../model/kube-objects.js';
 import { loadDeferredNetns, type ClusterState, type NetnsRecord } from '../plugins/cluster-state.js';
 import type { NetnsState } from '../plugins/netns-state.js';
+import { NetnsUnreadableError } from '../plugins/netns-trace.js';
 import type { NetnsRef } from '../plugins/plugin.js';
-
-/** The dumps of a namespace could not be parsed: `cause` is the parser's error, naming dump and line. */
-export class NetnsUnreadableError extends Error {
-  constructor(
-    readonly netnode: string,
-    cause: unknown,
-  ) {
-    super(`the dumps of ${netnode} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'NetnsUnreadableError';
-  }
-}
 
 export interface NetnsRefs {
   readonly nodes: ReadonlyMap<string, NetnsRef>;

@@ -8,11 +8,11 @@ import type { Direction, PathLinkType, Suspicion, SuspicionCode } from '../model
 import { assertNever } from '../model/assert-never.js';
 import { formatIp, ipEquals, parseIp, type IpAddress } from '../model/ip.js';
 import { PROTOCOL_NUMBERS, type Packet } from '../model/packet.js';
-import { traceHost } from '../netstack/host-trace.js';
 import type { Outcome, TraceStep } from '../netstack/netfilter/index.js';
 import { lookupRoute, type Link, type RouteDecision } from '../netstack/routing/index.js';
 import type { ClusterState } from '../plugins/cluster-state.js';
 import { deviceOfAddress, hasListener, ownsAddress } from '../plugins/netns-state.js';
+import { traceNetns } from '../plugins/netns-trace.js';
 import type { FailureCause, NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
 import { resolveOverLink } from './arp.js';
 import type { IpCache } from './ip-cache.js';
@@ -92,7 +92,7 @@ export function walkFrom(ctx: WalkContext, at: NetnsRef, iif: string | undefined
     return [unsimulated(trail, at)];
   }
   const packet = dir === 'reply' ? undoNat(trail, at, packetIn, 'source') : packetIn;
-  const result = traceHost(at.state.trace, { packet, ...(iif !== undefined ? { iif } : {}) });
+  const result = traceNetns(at, { packet, ...(iif !== undefined ? { iif } : {}) });
   const branches: Branch[] = [];
   for (const outcome of result.outcomes) {
     const t = forkTrail(trail);
@@ -544,7 +544,7 @@ function bridgeEgress(ctx: WalkContext, hop: HopStart, ns: NetnsRef, bridge: Lin
 function bridgedNetfilter(ctx: WalkContext, hop: HopStart, ns: NetnsRef, bridge: Link, to: NetnsRef, toIface: string, attributes: Record<string, string>, t: Trail): Branch[] {
   if (ns.state.unsimulated.length > 0) return [unsimulated(t, ns)];
   const packet = hop.dir === 'reply' ? undoNat(t, ns, hop.packet, 'source') : hop.packet;
-  const result = traceHost(ns.state.trace, { packet, iif: bridge.name, oif: bridge.name });
+  const result = traceNetns(ns, { packet, iif: bridge.name, oif: bridge.name });
   const branches: Branch[] = [];
   for (const outcome of result.outcomes) {
     const t2 = forkTrail(t);

@@ -45,6 +45,8 @@ export interface HostDumps {
   readonly localAddresses?: readonly IpAddress[];
   /** The family of the packets to trace: picks the rule set's family and the routes'. */
   readonly family: IpFamily;
+  /** Parse each chain's rules when a trace first enters it (see ParseIptablesOptions.lazyRules). */
+  readonly lazyRules?: boolean;
 }
 
 export interface HostFromDumps {
@@ -118,7 +120,7 @@ function addUnique(into: IpAddress[], more: readonly IpAddress[]): void {
 /** Parses a host's dumps into the trace's input; `devices` are interfaces the query names (iif, oif). */
 export function buildHostFromDumps(dumps: HostDumps, devices: readonly string[] = []): HostFromDumps {
   const warnings: Warning[] = [];
-  const ruleset = parseIptablesSave(dumps.iptablesSave.text, dumps.iptablesSave.source, { family: dumps.family });
+  const ruleset = parseIptablesSave(dumps.iptablesSave.text, dumps.iptablesSave.source, { family: dumps.family, lazyRules: dumps.lazyRules === true });
   const ipsetDump = dumps.ipsetSave === undefined ? undefined : parseIpsetSave(dumps.ipsetSave.text, dumps.ipsetSave.source);
   const ipsets = ipsetDump === undefined ? undefined : new IpsetTable(ipsetDump);
   const localAddresses: IpAddress[] = [...(dumps.localAddresses ?? [])];

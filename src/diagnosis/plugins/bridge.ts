@@ -12,7 +12,7 @@ import type { Suspicion, SuspicionLevel } from '../model/diagnosis.js';
 import { formatIp, formatPrefix, ipAdd, ipEquals, parseIp, parsePrefix, prefixContains, type IpAddress, type IpPrefix } from '../model/ip.js';
 import { nodeInternalIps, objectKey, podIps, type KubeNode } from '../model/kube-objects.js';
 import { buildPacket } from '../model/packet.js';
-import { traceHost } from '../netstack/host-trace.js';
+import { traceNetns } from './netns-trace.js';
 import { lookupRoute, RT_TABLE_MAIN, type Link } from '../netstack/routing/index.js';
 import {
   CniFieldReader,
@@ -366,7 +366,7 @@ function checkMasquerade(cluster: ClusterState, cfg: BridgeConfig, pod: NetnsRef
   const others = cluster.objects.nodes.filter((n) => n.metadata.name !== node.id).flatMap((n) => v4(nodeInternalIps(n)));
   const dst = others[0] ?? { family: 4 as const, value: 0xc6336401n };
   const packet = buildPacket({ protocol: 'tcp', src, dst, sport: 40000, dport: 443 });
-  const result = traceHost(node.state.trace, { packet, iif: cfg.bridge });
+  const result = traceNetns(node, { packet, iif: cfg.bridge });
   const accepted = result.outcomes.filter((o) => o.verdict === 'ACCEPT' && o.delivery?.kind === 'transmit');
   if (accepted.length === 0 || accepted.some((o) => o.natApplied.some((n) => n.kind === 'masquerade' || n.kind === 'snat'))) return [];
   return [

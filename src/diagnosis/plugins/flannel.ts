@@ -16,7 +16,7 @@
 import type { Suspicion, SuspicionLevel } from '../model/diagnosis.js';
 import { formatIp, formatPrefix, ipEquals, parseIp, parsePrefix, prefixContains, type IpAddress, type IpPrefix } from '../model/ip.js';
 import { nodeInternalIps, type KubeNode } from '../model/kube-objects.js';
-import { traceHost } from '../netstack/host-trace.js';
+import { traceNetns } from './netns-trace.js';
 import { formatRoute, lookupRoute, type Link, type Route } from '../netstack/routing/index.js';
 import { netnsStateOf, type ClusterState } from './cluster-state.js';
 import { deviceOfAddress, type NetnsState } from './netns-state.js';
@@ -365,7 +365,7 @@ function checkMasquerade(check: NodeCheck): void {
   const packet = subjects.packet;
   if (packet === undefined || source?.type !== 'pod' || source.nodeName !== at.nodeName || inCluster(cluster, check.leases, packet.dst)) return;
   if (!at.state.routing.links.has(FLANNEL_BRIDGE)) return;
-  const result = traceHost(at.state.trace, { packet, iif: FLANNEL_BRIDGE });
+  const result = traceNetns(at, { packet, iif: FLANNEL_BRIDGE });
   const hasChain = at.state.trace.ruleset.tables.get('nat')?.chains.has(FLANNEL_MASQ_CHAIN) === true;
   for (const outcome of result.outcomes) {
     if (outcome.verdict !== 'ACCEPT' || outcome.delivery?.kind !== 'transmit') continue;

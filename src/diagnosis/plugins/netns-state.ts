@@ -10,7 +10,7 @@ import type { HostTraceInput } from '../netstack/host-trace.js';
 import { parseFdb, parseNeighbors, type FdbEntry, type Link, type Neighbor, type RoutingState } from '../netstack/routing/index.js';
 
 /** The raw dumps of one namespace, as the collector takes them (IPv4 for now). */
-export interface NetnsDumps extends Omit<HostDumps, 'family' | 'routes' | 'links' | 'addresses' | 'sysctls'> {
+export interface NetnsDumps extends Omit<HostDumps, 'family' | 'routes' | 'links' | 'addresses' | 'sysctls' | 'lazyRules'> {
   /** `ip -j -d route show table all`. */
   readonly routes: Dump;
   /** `ip -j -d link`. */
@@ -111,7 +111,8 @@ function readSysctlFlag(text: string, key: string): boolean | undefined {
 
 /** Parses one namespace's dumps (parse errors propagate, naming the source and line). */
 export function buildNetnsState(dumps: NetnsDumps): NetnsState {
-  const host = buildHostFromDumps({ ...dumps, family: 4 });
+  // A diagnosis walks through few of a node's chains: each is parsed when first entered.
+  const host = buildHostFromDumps({ ...dumps, family: 4, lazyRules: true });
   const routing = host.input.routing;
   if (routing === undefined) throw new Error(`${dumps.routes.source}: routing state missing although routes were given`);
   const warnings: Warning[] = [...host.warnings];

@@ -223,3 +223,34 @@ describe('parseIptablesSave', () => {
     }
   });
 });
+
+describe('parseIptablesSave with lazyRules', () => {
+  /** Every chain's rules, read in the order given: the lazy parser must not depend on it. */
+  const rulesByChain = (rs: Ruleset, reverse = false): Record<string, Rule[]> => {
+    const chains = [...rs.tables.values()].flatMap((t) => [...t.chains.values()]);
+    const out: Record<string, Rule[]> = {};
+    for (const c of reverse ? chains.reverse() : chains) out[`${c.table} ${c.name}`] = [...c.rules];
+    return out;
+  };
+
+  it.each([...KITCHEN_SINK, 'kube-proxy'])('%s: the same rules as the eager parser, whatever chain is read first', (name) => {
+    const text = name === 'kube-proxy' ? buildKubeProxyRules({ services: 40, endpointsPerService: 3 }).text : fixture(name);
+    const eager = rulesByChain(parseIptablesSave(text, name));
+    expect(rulesByChain(parseIptablesSave(text, name, { lazyRules: true }), true)).toEqual(eager);
+  });
+
+  it('keeps the order of a chain whose lines take the slow path (--append, counters)', () => {
+    const text = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A INPUT -s 10.0.0.1/32 -j DROP', '--append INPUT -s 10.0.0.2/32 -j DROP', '[1:2] -A INPUT -s 10.0.0.3/32 -j ACCEPT', 'COMMIT', ''].join('\n');
+    const lazy = parseIptablesSave(text, 'x', { lazyRules: true });
+    expect(lazy.tables.get('filter')?.chains.get('INPUT')?.rules.map((r) => r.line)).toEqual([5, 6, 7]);
+  });
+
+  it('checks the structure up front, and a bad rule line when its chain is first read, naming the line', () => {
+    const undeclared = ['*filter', ':INPUT ACCEPT [0:0]', '-A NOPE -j DROP', 'COMMIT', ''].join('\n');
+    expect(() => parseIptablesSave(undeclared, 'x', { lazyRules: true })).toThrow('x:3: rule in undeclared chain NOPE of table filter');
+    const badRule = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', '-A FORWARD -j ACCEPT', '-A INPUT -s 10.0.0.300 -j DROP', 'COMMIT', ''].join('\n');
+    const rs = parseIptablesSave(badRule, 'x', { lazyRules: true });
+    expect(rs.tables.get('filter')?.chains.get('FORWARD')?.rules).toHaveLength(1);
+    expect(() => rs.tables.get('filter')?.chains.get('INPUT')?.rules).toThrow(new IptablesParseError('x', 5, 'bad address "10.0.0.300" in -s'));
+  });
+});

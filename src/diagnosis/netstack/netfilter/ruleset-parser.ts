@@ -50,16 +50,45 @@ export class IptablesParseError extends Error {
 export interface ParseIptablesOptions {
   /** The address family when the dump has no header saying it (4 for iptables, 6 for ip6tables). */
   readonly family?: IpFamily;
+  /**
+   * Parse a chain's rule lines the first time its `rules` are read, not up front. A walk enters a
+   * few hundred of the tens of thousands of rules of a kube-proxy node, and the diagnostor reads
+   * several such nodes. The dump's structure (tables, chains, COMMIT, each rule's chain) is still
+   * checked up front; a malformed rule line throws its IptablesParseError when its chain is first
+   * read, and warnings about its rules (a jump to an undeclared chain) are not collected.
+   */
+  readonly lazyRules?: boolean;
 }
 
-interface MutableChain {
-  name: string;
-  table: TableName;
-  line: number;
-  builtin: boolean;
-  policy: 'ACCEPT' | 'DROP' | undefined;
-  counters: Counters | undefined;
-  rules: Rule[];
+/** A rule line kept for later parsing, and its line number. */
+interface PendingLine {
+  readonly text: string;
+  readonly lineNumber: number;
+}
+
+/** A chain as the parser builds it; its `rules` parse the pending lines on first read (lazy mode). */
+class MutableChain implements Chain {
+  /** The rules parsed so far. */
+  parsed: Rule[] = [];
+  /** Lazy mode: rule lines not parsed yet. */
+  pending: PendingLine[] | undefined = undefined;
+
+  constructor(
+    readonly name: string,
+    readonly table: TableName,
+    readonly line: number,
+    readonly builtin: boolean,
+    readonly policy: 'ACCEPT' | 'DROP' | undefined,
+    readonly counters: Counters | undefined,
+    /** The table it was declared in (rules are parsed against its chains). */
+    readonly owner: OpenTable,
+    private readonly parser: RulesetParser,
+  ) {}
+
+  get rules(): readonly Rule[] {
+    if (this.pending !== undefined) this.parser.parsePending(this);
+    return this.parsed;
+  }
 }
 
 interface OpenTable {
@@ -140,6 +169,7 @@ class RulesetParser {
   private readonly warnings: Warning[] = [];
   private open: OpenTable | undefined;
   private lineNumber = 0;
+  private readonly lazyRules: boolean;
   private readonly matchContext: { v6: boolean; addresses: AddressParser } & MatchParseContext;
 
   constructor(
@@ -147,6 +177,7 @@ class RulesetParser {
     options: ParseIptablesOptions,
   ) {
     this.matchContext = { v6: false, addresses: this.addresses };
+    this.lazyRules = options.lazyRules === true;
     if (options.family !== undefined) this.setFamily(options.family);
   }
 
@@ -167,7 +198,8 @@ class RulesetParser {
       if (line.length > 0 && line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1);
       const first = line.charCodeAt(0);
       if (first === 0x2d /* - */ || first === 0x5b /* [ */) {
-        this.parseRuleLine(line);
+        if (this.lazyRules) this.deferRuleLine(line);
+        else this.parseRuleLine(line);
         continue;
       }
       const trimmed = line.trim();
@@ -242,7 +274,7 @@ class RulesetParser {
     const counters = counterText === undefined || counterText === '' ? undefined : parseCounters(counterText);
     if (counterText !== undefined && counterText !== '' && counters === undefined) this.fail(`bad counters "${counterText}"`);
     const size = table.chains.size;
-    const chain: MutableChain = { name, table: table.name, line: this.lineNumber, builtin, policy: chainPolicy, counters, rules: [] };
+    const chain = new MutableChain(name, table.name, this.lineNumber, builtin, chainPolicy, counters, table, this);
     table.chains.set(name, chain);
     if (table.chains.size === size) this.fail(`chain ${name} declared twice in table ${table.name}`);
     table.order.push(chain);
@@ -250,10 +282,20 @@ class RulesetParser {
 
   private commit(): void {
     const table = this.open ?? this.fail('COMMIT outside a table');
-    for (const chain of table.chains.values()) chain.rules = chain.rules.slice();
+    for (const chain of table.chains.values()) chain.parsed = chain.parsed.slice();
     const chains: ReadonlyMap<string, Chain> = table.chains;
     this.tables.set(table.name, { name: table.name, line: table.line, chains });
     this.open = undefined;
+  }
+
+  /** The chain a rule line appends to, read with the tokenizer (the lazy mode's slow path). */
+  private chainNameOfLine(line: string): string {
+    const words = tokenizeLine(line, this.bounds);
+    if (!Array.isArray(words)) this.fail(words.error);
+    const i = (words[0] as string).charCodeAt(0) === 0x5b ? 1 : 0;
+    const command = words[i];
+    if (command !== '-A' && command !== '--append') this.fail(`expected -A CHAIN, found "${command ?? ''}"`);
+    return words[i + 1] ?? this.fail('-A without a chain');
   }
 
   private parseRuleLine(line: string): void {
@@ -276,7 +318,46 @@ class RulesetParser {
     if (chainName === undefined) this.fail('-A without a chain');
     const chain = this.chainOfRule(table, chainName);
     const rule = this.parseRuleWords(words, i + 2, table, chain.name, text, counters);
-    if (rule !== undefined) chain.rules.push(rule);
+    if (rule !== undefined) chain.parsed.push(rule);
+  }
+
+  /**
+   * Lazy mode: files a rule line under its chain, unparsed. Only the chain name is read here
+   * (`[p:b] -A NAME ...`); a line of another shape is parsed now, so that its error is reported.
+   */
+  private deferRuleLine(line: string): void {
+    const table = this.open ?? this.fail('rule outside a table');
+    let start = 0;
+    if (line.charCodeAt(0) === 0x5b) {
+      const close = line.indexOf(']');
+      start = close < 0 ? line.length : close + 1;
+      while (line.charCodeAt(start) === 0x20) start++;
+    }
+    const nameEnd = line.indexOf(' ', start + 3);
+    let name = line.startsWith('-A ', start) ? line.slice(start + 3, nameEnd < 0 ? line.length : nameEnd) : '';
+    // Another shape (`--append`, a quoted name, a malformed line): the tokenizer reads it, as the eager parser would.
+    if (name === '' || name.charCodeAt(0) === 0x22 /* " */) name = this.chainNameOfLine(line);
+    const chain = this.chainOfRule(table, name);
+    (chain.pending ??= []).push({ text: line, lineNumber: this.lineNumber });
+  }
+
+  /** Parses the pending lines of `chain` (first read of its rules in lazy mode). */
+  parsePending(chain: MutableChain): void {
+    const pending = chain.pending ?? [];
+    chain.pending = undefined;
+    const open = this.open;
+    const lineNumber = this.lineNumber;
+    try {
+      this.open = chain.owner;
+      for (const line of pending) {
+        this.lineNumber = line.lineNumber;
+        this.parseRuleLine(line.text);
+      }
+    } finally {
+      this.open = open;
+      this.lineNumber = lineNumber;
+    }
+    chain.parsed = chain.parsed.slice();
   }
 
   private readonly addressMatches = new Map<string, AddressMatch>();
