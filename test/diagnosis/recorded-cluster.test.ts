@@ -237,7 +237,7 @@ function prng(seed: number): () => number {
   };
 }
 
-describe('property: on random edits every verdict is explained and the walk ends', () => {
+describe('property: on random edits every verdict is explained, the walk ends, the path is continuous and no branch is lost', () => {
   const targets = ['nodes/node1', 'nodes/node2', 'pods/pod1', 'pods/pod2', 'pods/pod3'];
   const routeDsts = ['default', '10.244.0.0/24', '10.244.1.0/24', '10.99.0.0/24'];
   const queries: DiagnosisQuery[] = [
@@ -280,6 +280,20 @@ describe('property: on random edits every verdict is explained and the walk ends
       // Every link joins netnodes of the path.
       const ids = new Set(d.packetPath.nodes.map((n) => n.id));
       for (const l of d.packetPath.links) expect([ids.has(l.source), ids.has(l.destination)]).toEqual([true, true]);
+      // Continuity: a request link leaves the client or a netnode an earlier link reached; a reply
+      // link leaves a netnode the request or an earlier reply link reached.
+      const client = `default/${q.source.kind === 'pod' ? q.source.name : ''}`;
+      const reached = new Set([client]);
+      for (const l of d.packetPath.links.filter((x) => x.direction === 'request')) {
+        expect({ link: `${l.source} -> ${l.destination}`, continues: reached.has(l.source) }).toEqual({ link: `${l.source} -> ${l.destination}`, continues: true });
+        reached.add(l.destination);
+      }
+      for (const l of d.packetPath.links.filter((x) => x.direction === 'reply')) {
+        expect({ link: `${l.source} -> ${l.destination}`, continues: reached.has(l.source) }).toEqual({ link: `${l.source} -> ${l.destination}`, continues: true });
+        reached.add(l.destination);
+      }
+      // No branch lost: a reachable service reached every ready endpoint (kube-proxy's statistic branches).
+      if (q.destination.kind === 'service' && d.verdict === 'Reachable') expect([ids.has('default/pod2'), ids.has('default/pod3')]).toEqual([true, true]);
     }
   });
 });
