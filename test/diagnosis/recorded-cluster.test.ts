@@ -129,6 +129,38 @@ describe('missing namespaces', () => {
   });
 });
 
+describe('NodePort', () => {
+  const NODE_PORT = 30080;
+  /** svc1 gets nodePort 30080, and (unless `rules` is false) kube-proxy's NodePort rules on node2. */
+  const withNodePort = (rules: boolean): ClusterState => {
+    const addRules = editText('nodes/node2', 'iptablesSave', (t) =>
+      t
+        .replace(':KUBE-SERVICES - [0:0]\n:KUBE-SVC-SVC1', ':KUBE-NODEPORTS - [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-SVC1')
+        .replace(
+          '-A KUBE-SVC-SVC1 ! -s',
+          `-A KUBE-NODEPORTS -p tcp -m comment --comment "default/svc1:http" -m tcp --dport ${NODE_PORT} -j KUBE-MARK-MASQ\n-A KUBE-NODEPORTS -p tcp -m comment --comment "default/svc1:http" -m tcp --dport ${NODE_PORT} -j KUBE-SVC-SVC1\n-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n-A KUBE-SVC-SVC1 ! -s`,
+        ),
+    );
+    const state = loadRecordedCluster(FIXTURES, rules ? addRules : undefined);
+    const services = state.objects.services.map((svc) => (svc.metadata.name === 'svc1' ? { ...svc, spec: { ...svc.spec, type: 'NodePort', ports: (svc.spec.ports ?? []).map((p) => ({ ...p, nodePort: NODE_PORT })) } } : svc));
+    return { ...state, objects: { ...state.objects, services } };
+  };
+  const toNode2 = query({ kind: 'node', name: 'node2' }, NODE_PORT);
+
+  it("node2's NodePort is DNATed to both endpoints of svc1: Reachable", () => {
+    const d = diagnose(withNodePort(true), toNode2);
+    expect({ verdict: d.verdict, serious: serious(d) }).toEqual({ verdict: 'Reachable', serious: [] });
+    const dnats = d.packetPath.nodes.find((n) => n.id === 'node2')?.actions.filter((a) => a.kind === 'nat' && a.nat === 'DNAT');
+    expect(dnats?.map((a) => (a.kind === 'nat' ? a.after : ''))).toEqual(['10.244.1.5:8080', '10.244.0.6:8080']);
+  });
+
+  it('without the NodePort rules: Unreachable, ServiceRulesMissing for svc1 and nothing listening on the port', () => {
+    const d = diagnose(withNodePort(false), toNode2);
+    expect(d.verdict).toBe('Unreachable');
+    expect(serious(d)).toEqual(expect.arrayContaining(['node1 ServiceRulesMissing', 'node2 NoListener']));
+  });
+});
+
 describe('the generic provider', () => {
   it('says once that it checks nothing between the nodes, naming the crossings', () => {
     const d = diagnose(healthy, query(pod('pod2')));

@@ -9,6 +9,7 @@ import type {
   PathLink,
   PathNode,
   QueryEndpoint,
+  QueryProtocol,
   Suspicion,
 } from '../model/diagnosis.js';
 import { assertNever } from '../model/assert-never.js';
@@ -22,7 +23,7 @@ import { genericPlugin } from '../plugins/generic.js';
 import { genericProvider } from '../providers/generic.js';
 import type { Provider, UnderlayCrossing } from '../providers/provider.js';
 import type { NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
-import { buildIpCache } from './ip-cache.js';
+import { buildIpCache, type IpCache } from './ip-cache.js';
 import { NetnsUnreadableError } from '../plugins/netns-trace.js';
 import { buildNetnsRefs, type NetnsRefs } from './netns-refs.js';
 import { networkPolicyFindings } from './policy-check.js';
@@ -53,7 +54,7 @@ function firstIpv4(texts: readonly string[]): IpAddress | undefined {
 }
 
 /** The client's namespace and address. */
-function resolveSource(cluster: ClusterState, refs: NetnsRefs, source: QueryEndpoint): Resolved {
+function resolveSource(cluster: ClusterState, ipCache: IpCache, refs: NetnsRefs, source: QueryEndpoint): Resolved {
   const missing = (id: string): Resolved => ({
     kind: 'failed',
     suspicion: { level: 'warning', node: id, code: 'SnapshotIncomplete', message: `the network namespace of the source ${id} is not in the snapshot (${refs.missing.get(id)?.reason ?? 'missing'})` },
@@ -66,7 +67,7 @@ function resolveSource(cluster: ClusterState, refs: NetnsRefs, source: QueryEndp
       if (pod === undefined) return unknownObject(`pod ${key}`);
       const ip = firstIpv4(podIps(pod));
       if (ip === undefined) return { kind: 'failed', warning: { code: 'no-pod-ip', message: `pod ${key} has no IPv4 address in its status` } };
-      if (pod.spec.hostNetwork === true) return resolveSource(cluster, refs, { kind: 'node', name: pod.spec.nodeName ?? '' });
+      if (pod.spec.hostNetwork === true) return resolveSource(cluster, ipCache, refs, { kind: 'node', name: pod.spec.nodeName ?? '' });
       const ref = refs.pods.get(key);
       return ref === undefined ? missing(key) : { kind: 'ok', ref, ip };
     }
@@ -81,12 +82,12 @@ function resolveSource(cluster: ClusterState, refs: NetnsRefs, source: QueryEndp
     case 'ip': {
       const ip = parseIp(source.ip);
       if (ip === undefined) return { kind: 'failed', warning: { code: 'bad-ip', message: `${source.ip} is not an IP address` } };
-      const owner = buildIpCache(cluster.objects).lookup(ip);
+      const owner = ipCache.lookup(ip);
       if (owner.kind === 'pod') {
         const [namespace = 'default', name = ''] = owner.key.split('/');
-        return resolveSource(cluster, refs, { kind: 'pod', namespace, name });
+        return resolveSource(cluster, ipCache, refs, { kind: 'pod', namespace, name });
       }
-      if (owner.kind === 'node') return resolveSource(cluster, refs, { kind: 'node', name: owner.name });
+      if (owner.kind === 'node') return resolveSource(cluster, ipCache, refs, { kind: 'node', name: owner.name });
       return {
         kind: 'failed',
         suspicion: { level: 'warning', node: source.ip, code: 'UnsupportedConfig', message: `a source outside the cluster (${source.ip}) is not diagnosed yet` },
@@ -106,7 +107,13 @@ interface Target {
   readonly service?: KubeService;
 }
 
-function resolveDestination(cluster: ClusterState, destination: QueryEndpoint, port: number): Target | Warning {
+/** A node address with a port: a NodePort service's when one has that port and protocol. */
+function nodeTarget(ipCache: IpCache, ip: IpAddress, port: number, protocol: QueryProtocol): Target {
+  const service = protocol === 'ICMP' ? undefined : ipCache.nodePortService(port, protocol);
+  return { ip, port, ...(service !== undefined ? { service } : {}) };
+}
+
+function resolveDestination(cluster: ClusterState, ipCache: IpCache, destination: QueryEndpoint, port: number, protocol: QueryProtocol): Target | Warning {
   switch (destination.kind) {
     case 'pod': {
       const key = `${destination.namespace}/${destination.name}`;
@@ -117,7 +124,7 @@ function resolveDestination(cluster: ClusterState, destination: QueryEndpoint, p
     case 'node': {
       const node = cluster.objects.nodes.find((n) => n.metadata.name === destination.name);
       const ip = node === undefined ? undefined : firstIpv4(nodeInternalIps(node));
-      return ip === undefined ? { code: 'unknown-destination', message: `node ${destination.name} is not in the cluster state or has no IPv4 InternalIP` } : { ip, port };
+      return ip === undefined ? { code: 'unknown-destination', message: `node ${destination.name} is not in the cluster state or has no IPv4 InternalIP` } : nodeTarget(ipCache, ip, port, protocol);
     }
     case 'service': {
       const key = `${destination.namespace}/${destination.name}`;
@@ -129,7 +136,8 @@ function resolveDestination(cluster: ClusterState, destination: QueryEndpoint, p
     case 'ip': {
       const ip = parseIp(destination.ip);
       if (ip === undefined) return { code: 'bad-ip', message: `${destination.ip} is not an IP address` };
-      const owner = buildIpCache(cluster.objects).lookup(ip);
+      const owner = ipCache.lookup(ip);
+      if (owner.kind === 'node') return nodeTarget(ipCache, ip, port, protocol);
       return { ip, port, ...(owner.kind === 'service' ? { service: owner.service } : {}) };
     }
     default:
@@ -295,9 +303,9 @@ function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: D
     warnings: [...warnings, w],
   });
 
-  const source = resolveSource(cluster, refs, query.source);
+  const source = resolveSource(cluster, ipCache, refs, query.source);
   if (source.kind === 'failed') return inconclusiveResult(source.warning, source.suspicion);
-  const target = resolveDestination(cluster, query.destination, query.port);
+  const target = resolveDestination(cluster, ipCache, query.destination, query.port, query.protocol);
   if (!('ip' in target)) return inconclusiveResult(target);
 
   const protocol = PROTOCOLS[query.protocol];
