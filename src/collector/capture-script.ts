@@ -18,7 +18,12 @@ export type StepGuard =
    * Run unless step `step` of the same script succeeded and its output contains none of `anyOf`
    * (when that step failed or did not run in this process, the guard lets the step run).
    */
-  | { readonly kind: 'output-contains'; readonly step: string; readonly anyOf: readonly string[]; readonly skipped: string };
+  | { readonly kind: 'output-contains'; readonly step: string; readonly anyOf: readonly string[]; readonly skipped: string }
+  /**
+   * Run unless step `step` of the same script succeeded and every non-empty line of its output is
+   * one of `lines` (when that step failed or did not run in this process, the step runs).
+   */
+  | { readonly kind: 'output-lines-beyond'; readonly step: string; readonly lines: readonly string[]; readonly skipped: string };
 
 export type StepAction =
   | { readonly kind: 'exec'; readonly argv: readonly string[]; readonly stdin?: string }
@@ -39,7 +44,7 @@ export interface CaptureStep {
   /** Unique in the script: letters, digits and dashes. */
   readonly id: string;
   readonly action: StepAction;
-  /** Keep the output in the shell for a later step's `output-contains` guard. */
+  /** Keep the output in the shell for a later step's `output-contains` or `output-lines-beyond` guard. */
   readonly capture?: boolean;
   readonly guard?: StepGuard;
 }
@@ -95,6 +100,20 @@ while (($# > 0)); do
       done
     fi
     ;;
+  l)
+    g=\${garg[0]}
+    if [[ \${RC[$g]-x} == 0 ]]; then
+      run=0
+      while read -r ln; do
+        [[ -z $ln ]] && continue
+        known=0
+        for s in "\${garg[@]:1}"; do
+          if [[ $ln == "$s" ]]; then known=1; break; fi
+        done
+        if ((known == 0)); then run=1; break; fi
+      done <<<"\${OUT[$g]}"
+    fi
+    ;;
   esac
   if ((run == 0)); then
     printf '%s K %s\\n' "$B" "$id"
@@ -121,6 +140,18 @@ done
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 
+/** A guard as the script reads it: KIND NGUARD GUARDARGS... */
+function encodeGuard(guard: StepGuard): string[] {
+  switch (guard.kind) {
+    case 'file-has-content':
+      return ['f', '1', guard.path];
+    case 'output-contains':
+      return ['o', String(1 + guard.anyOf.length), guard.step, ...guard.anyOf];
+    case 'output-lines-beyond':
+      return ['l', String(1 + guard.lines.length), guard.step, ...guard.lines];
+  }
+}
+
 /** The script's arguments after the script itself: `$0`, the boundary, then the steps. */
 export function encodeCaptureArgs(boundary: string, steps: readonly CaptureStep[]): string[] {
   const args = ['netdiag-capture', boundary];
@@ -132,8 +163,7 @@ export function encodeCaptureArgs(boundary: string, steps: readonly CaptureStep[
     const stdin = action.kind === 'exec' ? action.stdin : undefined;
     const flags = `${step.capture === true ? 'c' : ''}${stdin !== undefined ? 'i' : ''}` || '-';
     const guard = step.guard;
-    const guardArgs =
-      guard === undefined ? ['-', '0'] : guard.kind === 'file-has-content' ? ['f', '1', guard.path] : ['o', String(1 + guard.anyOf.length), guard.step, ...guard.anyOf];
+    const guardArgs = guard === undefined ? ['-', '0'] : encodeGuard(guard);
     const argv = action.kind === 'exec' ? action.argv : action.groups.flatMap((g) => [g.dir, String(g.keys.length), ...g.keys]);
     if (argv.length === 0) throw new Error(`capture step ${step.id} has no command`);
     args.push(step.id, action.kind === 'exec' ? 'x' : 's', flags, stdin ?? '', ...guardArgs, String(argv.length), ...argv);

@@ -8,7 +8,7 @@
 // and line on errors, remain the one place that interprets them.
 
 /** Incremented on every change a reader of the previous version would misread. */
-export const SNAPSHOT_SCHEMA_VERSION = 1;
+export const SNAPSHOT_SCHEMA_VERSION = 2;
 export const SNAPSHOT_KIND = 'NetdiagNodeSnapshot';
 
 /** How one command ran, and whether its result can be used. */
@@ -31,7 +31,8 @@ export interface CommandRecord {
   readonly stderr?: string;
   /**
    * Not run because a cheaper check showed there is nothing to dump (e.g. no legacy iptables table
-   * exists in the namespace): the dump is known to be empty. Says which check.
+   * exists in the namespace), or nothing another item does not already hold (the nftables ruleset
+   * of iptables-nft's tables only). Says which check.
    */
   readonly skipped?: string;
   /** The output was longer than the agent keeps and was cut. */
@@ -129,7 +130,12 @@ export interface NetstackCapture {
   readonly sysctls: TextItem;
   readonly iptables: IptablesCapture;
   readonly ip6tables: IptablesCapture;
-  /** `nft -j list ruleset` (tables of iptables-nft included). */
+  /** `nft list tables`: which tables exist, and so whether `nftables` needs to be dumped. */
+  readonly nftTables: TextItem;
+  /**
+   * `nft -j list ruleset`; skipped when every table is one iptables-nft manages (its rules are then
+   * in `iptables` and `ip6tables`).
+   */
   readonly nftables: JsonItem;
   /** `ipset save`. */
   readonly ipset: TextItem;

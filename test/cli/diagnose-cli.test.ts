@@ -151,8 +151,8 @@ describeAsRoot('netdiag diagnose over snapshots taken by the collector', () => {
     it.each<[string, string, string | Buffer, RegExp]>([
       ['invalid JSON', 'broken.json', '{"kind": "NetdiagNodeSnapshot",\n  "schemaVersion": 1,\n  oops', /broken\.json: not valid JSON at line 3, column 3/],
       ['invalid YAML', 'broken.yaml', 'kind: List\nitems: [\n', /broken\.yaml: not valid YAML/],
-      ['a snapshot of another version', 'old.json', JSON.stringify({ kind: 'NetdiagNodeSnapshot', schemaVersion: 99 }), /old\.json: schemaVersion should be 1 .*the file says 99/],
-      ['a snapshot missing its namespaces', 'cut.json', JSON.stringify({ kind: 'NetdiagNodeSnapshot', schemaVersion: 1, node: { name: 'x' }, startedAt: 'now', complete: true, cni: { configFiles: [] }, podsNotFound: [], warnings: [] }), /cut\.json: namespaces should be an array/],
+      ['a snapshot of another version', 'old.json', JSON.stringify({ kind: 'NetdiagNodeSnapshot', schemaVersion: 99 }), /old\.json: schemaVersion should be 2 .*the file says 99/],
+      ['a snapshot missing its namespaces', 'cut.json', JSON.stringify({ kind: 'NetdiagNodeSnapshot', schemaVersion: 2, node: { name: 'x' }, startedAt: 'now', complete: true, cni: { configFiles: [] }, podsNotFound: [], warnings: [] }), /cut\.json: namespaces should be an array/],
       ['an object without a kind', 'thing.json', JSON.stringify({ metadata: { name: 'x' } }), /thing\.json: not a Kubernetes object/],
       ['not gzip', 'fake.json.gz', 'plain text', /fake\.json\.gz: not valid gzip/],
     ])('%s', (_name, file, content, message) => {

@@ -281,6 +281,12 @@ describeAsRoot('netdiag collect on a node of network namespaces', () => {
     const nft = hostNs().netstack.nftables.data as { nftables: Array<Record<string, { family?: string; name?: string }>> };
     const tables = nft.nftables.flatMap((e) => (e.table !== undefined ? [`${e.table.family} ${e.table.name}`] : []));
     expect(tables).toEqual(expect.arrayContaining(['inet ndtest', 'ip nat', 'ip6 filter']));
+    // The host's native table made the whole ruleset worth dumping; a pod with iptables-nft tables
+    // only, or none, skips it (iptables-nft-save holds those rules).
+    expect(hostNs().netstack.nftTables.output).toMatch(/^table inet ndtest$/m);
+    for (const name of ['p1', 'p2']) {
+      expect(pod(name).netstack.nftables).toMatchObject({ exitCode: null, skipped: expect.stringMatching(/^no nftables table but those iptables-nft manages/) });
+    }
     expect(hostNs().netstack.ipset.output).toMatch(/^create ndt-set hash:ip .*\nadd ndt-set 10\.213\.0\.2\n/m);
     // This kernel has no ip_vs: recorded, and ipvsadm (which would try to load it) was not run.
     const ipvs = hostNs().netstack.ipvs;
