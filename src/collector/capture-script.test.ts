@@ -11,7 +11,7 @@ describe('encodeCaptureArgs', () => {
       { id: 'c', action: { kind: 'exec', argv: ['x'] }, guard: { kind: 'file-has-content', path: '/proc/net/ip_vs', skipped: 'no' } },
       { id: 'd', action: { kind: 'exec', argv: ['y'] }, guard: { kind: 'output-contains', step: 'b', anyOf: ['p', 'q'], skipped: 'no' } },
       { id: 'e', action: { kind: 'read-sysctls', groups: [{ dir: '/proc/sys/net/ipv4', keys: ['ip_forward'] }] } },
-      { id: 'f', action: { kind: 'exec', argv: ['z'] }, guard: { kind: 'output-lines-beyond', step: 'b', lines: ['table ip nat'], skipped: 'no' } },
+      { id: 'f', action: { kind: 'exec', argv: ['z'] }, guard: { kind: 'output-lines-beyond', step: 'b', prefix: 'table ', lines: ['table ip nat {'], skipped: 'no' } },
     ];
     expect(encodeCaptureArgs(B, steps)).toEqual([
       'netdiag-capture', B,
@@ -20,7 +20,7 @@ describe('encodeCaptureArgs', () => {
       'c', 'x', '-', '', 'f', '1', '/proc/net/ip_vs', '1', 'x',
       'd', 'x', '-', '', 'o', '3', 'b', 'p', 'q', '1', 'y',
       'e', 's', '-', '', '-', '0', '3', '/proc/sys/net/ipv4', '1', 'ip_forward',
-      'f', 'x', '-', '', 'l', '2', 'b', 'table ip nat', '1', 'z',
+      'f', 'x', '-', '', 'l', '3', 'b', 'table ', 'table ip nat {', '1', 'z',
     ]);
   });
 

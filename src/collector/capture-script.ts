@@ -20,10 +20,11 @@ export type StepGuard =
    */
   | { readonly kind: 'output-contains'; readonly step: string; readonly anyOf: readonly string[]; readonly skipped: string }
   /**
-   * Run unless step `step` of the same script succeeded and every non-empty line of its output is
-   * one of `lines` (when that step failed or did not run in this process, the step runs).
+   * Run unless step `step` of the same script succeeded and every line of its output that starts
+   * with `prefix` is one of `lines` (when that step failed or did not run in this process, the
+   * step runs).
    */
-  | { readonly kind: 'output-lines-beyond'; readonly step: string; readonly lines: readonly string[]; readonly skipped: string };
+  | { readonly kind: 'output-lines-beyond'; readonly step: string; readonly prefix: string; readonly lines: readonly string[]; readonly skipped: string };
 
 export type StepAction =
   | { readonly kind: 'exec'; readonly argv: readonly string[]; readonly stdin?: string }
@@ -105,9 +106,9 @@ while (($# > 0)); do
     if [[ \${RC[$g]-x} == 0 ]]; then
       run=0
       while read -r ln; do
-        [[ -z $ln ]] && continue
+        [[ $ln == "\${garg[1]}"* ]] || continue
         known=0
-        for s in "\${garg[@]:1}"; do
+        for s in "\${garg[@]:2}"; do
           if [[ $ln == "$s" ]]; then known=1; break; fi
         done
         if ((known == 0)); then run=1; break; fi
@@ -148,7 +149,7 @@ function encodeGuard(guard: StepGuard): string[] {
     case 'output-contains':
       return ['o', String(1 + guard.anyOf.length), guard.step, ...guard.anyOf];
     case 'output-lines-beyond':
-      return ['l', String(1 + guard.lines.length), guard.step, ...guard.lines];
+      return ['l', String(2 + guard.lines.length), guard.step, guard.prefix, ...guard.lines];
   }
 }
 

@@ -186,7 +186,7 @@ export function buildNetstackCapture(
     sysctls: sysctlItem(text('sysctls', sysctlCommand(SYSCTL_GROUPS))),
     iptables: buildIptablesCapture(text('iptables-legacy', ['iptables-legacy-save']), text('iptables-nft', ['iptables-nft-save'])),
     ip6tables: buildIptablesCapture(text('ip6tables-legacy', ['ip6tables-legacy-save']), text('ip6tables-nft', ['ip6tables-nft-save'])),
-    nftTables: text('nft-tables', ['nft', 'list', 'tables']),
+    nftChains: text('nft-chains', ['nft', 'list', 'chains']),
     nftables: json('nft', ['nft', '-j', 'list', 'ruleset']),
     ipset: text('ipset', ['ipset', 'save']),
     ipvs: text('ipvs', ['ipvsadm', '-Save', '-n']),

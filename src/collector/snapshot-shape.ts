@@ -18,7 +18,7 @@ export function isSnapshotDocument(value: unknown): boolean {
   return isObject(value) && value.kind === SNAPSHOT_KIND;
 }
 
-const NETSTACK_ITEMS = ['links', 'addresses', 'routes', 'rules', 'rules6', 'neighbors', 'fdb', 'sysctls', 'nftTables', 'nftables', 'ipset', 'ipvs'] as const;
+const NETSTACK_ITEMS = ['links', 'addresses', 'routes', 'rules', 'rules6', 'neighbors', 'fdb', 'sysctls', 'nftChains', 'nftables', 'ipset', 'ipvs'] as const;
 
 /** Returns `value` as a Snapshot, or throws a SnapshotShapeError naming the first field that is wrong. */
 export function checkSnapshotShape(value: unknown, source: string): Snapshot {

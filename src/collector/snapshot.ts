@@ -130,8 +130,8 @@ export interface NetstackCapture {
   readonly sysctls: TextItem;
   readonly iptables: IptablesCapture;
   readonly ip6tables: IptablesCapture;
-  /** `nft list tables`: which tables exist, and so whether `nftables` needs to be dumped. */
-  readonly nftTables: TextItem;
+  /** `nft list chains`: the tables and their chains (hooks), and so whether `nftables` needs to be dumped. */
+  readonly nftChains: TextItem;
   /**
    * `nft -j list ruleset`; skipped when every table is one iptables-nft manages (its rules are then
    * in `iptables` and `ip6tables`).

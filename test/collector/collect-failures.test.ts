@@ -75,7 +75,9 @@ describeAsRoot('netdiag collect when tools, namespaces and time fail', () => {
   const podNs = (s: Snapshot): NamespaceSnapshot => s.namespaces.find((n) => n.pod?.name === 'p') as NamespaceSnapshot;
 
   it('records a broken tool, a hanging tool and a missing namespace, and captures everything else', () => {
-    const broken = collect('broken', host, { nft: "echo '{\"nftables\": ['; exit 0", ipset: "echo 'ipset v7.17: broken on purpose' >&2; exit 2" }, []);
+    // nft lists a native table (so the ruleset is dumped), then prints a ruleset cut short.
+    const nft = 'case "$*" in *ruleset*) echo \'{"nftables": [\'; exit 0 ;; *) printf \'table inet broken {\\n}\\n\' ;; esac';
+    const broken = collect('broken', host, { nft, ipset: "echo 'ipset v7.17: broken on purpose' >&2; exit 2" }, []);
     const hung = collect('hung', pod, { ss: 'exec sleep 30' }, ['--command-timeout', '1']);
     for (const { snapshot } of [broken, hung]) {
       expect(snapshotSchemaErrors(snapshot)).toEqual([]);
@@ -107,8 +109,8 @@ describeAsRoot('netdiag collect when tools, namespaces and time fail', () => {
     expect(snapshotSchemaErrors(snapshot)).toEqual([]);
     expect(snapshot.complete).toBe(false);
     const n = snapshot.namespaces[0]?.netstack;
-    // `nft list tables` runs first and hangs: killed; the ruleset dump after it never starts.
-    expect(n?.nftTables).toMatchObject({ exitCode: null, error: "killed when the run's deadline passed" });
+    // `nft list chains` runs first and hangs: killed; the ruleset dump after it never starts.
+    expect(n?.nftChains).toMatchObject({ exitCode: null, error: "killed when the run's deadline passed" });
     expect(n?.nftables).toMatchObject({ exitCode: null, error: "not run: the run's deadline passed" });
     expect(n?.links.error).toBeUndefined();
     expect(snapshot.warnings).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'deadline-exceeded' })]));

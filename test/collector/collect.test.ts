@@ -283,7 +283,7 @@ describeAsRoot('netdiag collect on a node of network namespaces', () => {
     expect(tables).toEqual(expect.arrayContaining(['inet ndtest', 'ip nat', 'ip6 filter']));
     // The host's native table made the whole ruleset worth dumping; a pod with iptables-nft tables
     // only, or none, skips it (iptables-nft-save holds those rules).
-    expect(hostNs().netstack.nftTables.output).toMatch(/^table inet ndtest$/m);
+    expect(hostNs().netstack.nftChains.output).toMatch(/^table inet ndtest \{$/m);
     for (const name of ['p1', 'p2']) {
       expect(pod(name).netstack.nftables).toMatchObject({ exitCode: null, skipped: expect.stringMatching(/^no nftables table but those iptables-nft manages/) });
     }

@@ -65,8 +65,8 @@ const SHAPES: Record<string, Shape> = {
   SocketOwner: shape<SocketOwner>()(['inode', 'pid', 'comm'], ['inode', 'pid', 'comm']),
   SocketsCapture: shape<SocketsCapture>()(['listening', 'owners'], ['listening', 'owners', 'ownersIncomplete']),
   NetstackCapture: shape<NetstackCapture>()(
-    ['links', 'addresses', 'routes', 'rules', 'rules6', 'neighbors', 'fdb', 'sysctls', 'iptables', 'ip6tables', 'nftTables', 'nftables', 'ipset', 'ipvs', 'sockets'],
-    ['links', 'addresses', 'routes', 'rules', 'rules6', 'neighbors', 'fdb', 'sysctls', 'iptables', 'ip6tables', 'nftTables', 'nftables', 'ipset', 'ipvs', 'sockets'],
+    ['links', 'addresses', 'routes', 'rules', 'rules6', 'neighbors', 'fdb', 'sysctls', 'iptables', 'ip6tables', 'nftChains', 'nftables', 'ipset', 'ipvs', 'sockets'],
+    ['links', 'addresses', 'routes', 'rules', 'rules6', 'neighbors', 'fdb', 'sysctls', 'iptables', 'ip6tables', 'nftChains', 'nftables', 'ipset', 'ipvs', 'sockets'],
   ),
   NetnsRef: shape<NetnsRef>()(['inode', 'path', 'foundBy'], ['inode', 'path', 'foundBy', 'names', 'pids', 'processCount']),
   PodRef: shape<PodRef>()(['namespace', 'name', 'ips'], ['namespace', 'name', 'uid', 'ips', 'hostNetwork']),
