@@ -24,6 +24,7 @@ import { provisionBinaries } from './control-plane.js';
 import { dumpNamespace, kubeProxyRules, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
 import { createNetns, destroyNetns, ipIn, run, tryRun } from './netns.js';
 import { startListeners, type Listeners } from './packet-probe.js';
+import { buildUnderlay } from './underlay.js';
 
 /** A file of a node's CNI configuration directory. */
 export type CniConfigFile = NonNullable<ClusterState['cniConfigs']>[string][number];
@@ -162,21 +163,12 @@ export async function buildBridgeCniCluster(prefix = 'ndbr'): Promise<BridgeCniC
     const cniPath = join(dir, 'bin');
     mkdirSync(cniPath);
     provisionBinaries(cniPath, ['cni-plugins']);
-    const lab = createNetns(`${prefix}lab`);
-    created.push(lab);
-    ipIn(lab, ['link', 'add', 'br0', 'type', 'bridge']);
-    ipIn(lab, ['addr', 'add', '10.99.0.1/24', 'dev', 'br0']);
-    ipIn(lab, ['link', 'set', 'br0', 'up']);
+    const underlay = buildUnderlay(prefix, NODE_SPECS, created);
+    const lab = underlay.lab;
 
     const nodes: Record<string, BridgeCniNode> = {};
-    for (const [i, spec] of NODE_SPECS.entries()) {
-      const ns = createNetns(`${prefix}${spec.name}`);
-      created.push(ns);
-      ipIn(lab, ['link', 'add', `n${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-      ipIn(lab, ['link', 'set', `n${i + 1}`, 'master', 'br0', 'up']);
-      ipIn(ns, ['addr', 'add', `${spec.ip}/24`, 'dev', 'eth0']);
-      ipIn(ns, ['link', 'set', 'eth0', 'up']);
-      ipIn(ns, ['route', 'add', 'default', 'via', '10.99.0.1', 'dev', 'eth0']);
+    for (const spec of NODE_SPECS) {
+      const ns = underlay.nodes[spec.name] ?? '';
       for (const other of NODE_SPECS) if (other.name !== spec.name) ipIn(ns, ['route', 'add', other.podCIDR, 'via', other.ip, 'dev', 'eth0']);
       const confDir = join(dir, spec.name, 'net.d');
       mkdirSync(confDir, { recursive: true });

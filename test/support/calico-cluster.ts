@@ -42,6 +42,7 @@ import { buildNetnsState, type ClusterObjects, type ClusterState, type NetnsDump
 import { dumpNamespace, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
 import { createNetns, destroyNetns, ipIn, run, runIn } from './netns.js';
 import { startListeners, type Listeners } from './packet-probe.js';
+import { buildUnderlay } from './underlay.js';
 
 /**
  * `ipip` builds the IPIP layout without tunl0 (this kernel has no ipip module): BIRD's routes go
@@ -353,21 +354,11 @@ export async function buildCalicoCluster(prefix: string, mode: CalicoMode): Prom
     for (const ns of created.reverse()) destroyNetns(ns);
   };
   try {
-    const lab = createNetns(`${prefix}lab`);
-    created.push(lab);
-    ipIn(lab, ['link', 'add', 'br0', 'type', 'bridge']);
-    ipIn(lab, ['addr', 'add', '10.99.0.1/24', 'dev', 'br0']);
-    ipIn(lab, ['link', 'set', 'br0', 'up']);
+    const underlay = buildUnderlay(prefix, CALICO_NODES, created, { mtu: UNDERLAY_MTU });
+    const lab = underlay.lab;
     const nodes: Record<string, MiniNode> = {};
-    for (const [i, spec] of CALICO_NODES.entries()) {
-      const ns = createNetns(`${prefix}${spec.name}`);
-      created.push(ns);
-      ipIn(lab, ['link', 'add', `n${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-      ipIn(lab, ['link', 'set', `n${i + 1}`, 'master', 'br0', 'up']);
-      ipIn(ns, ['link', 'set', 'eth0', 'mtu', String(UNDERLAY_MTU)]);
-      ipIn(ns, ['addr', 'add', `${spec.ip}/24`, 'dev', 'eth0']);
-      ipIn(ns, ['link', 'set', 'eth0', 'up']);
-      ipIn(ns, ['route', 'add', 'default', 'via', '10.99.0.1', 'dev', 'eth0']);
+    for (const spec of CALICO_NODES) {
+      const ns = underlay.nodes[spec.name] ?? '';
       runIn(ns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
       nodes[spec.name] = { name: spec.name, ip: spec.ip, podCIDR: spec.block, gateway: '169.254.1.1', ns };
     }

@@ -25,6 +25,7 @@ import { provisionBinaries, startControlPlane, type ControlPlane } from './contr
 import { dumpNamespace, EMPTY_SVC, kubeProxyRules, POD_PORT, SVC1, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
 import { createNetns, destroyNetns, ipIn, run, runIn, tryRun } from './netns.js';
 import { startListeners, type Listeners } from './packet-probe.js';
+import { buildUnderlay } from './underlay.js';
 
 export type FlannelBackend = 'vxlan' | 'host-gw';
 
@@ -252,12 +253,8 @@ export async function buildFlannelCluster(options: FlannelClusterOptions): Promi
     const socket = join(dir, 'apiserver.sock');
     relay = await startApiRelay(socket, plane);
 
-    // The underlay.
-    const lab = createNetns(`${prefix}lab`);
-    created.push(lab);
-    ipIn(lab, ['link', 'add', 'br0', 'type', 'bridge']);
-    ipIn(lab, ['addr', 'add', '10.99.0.1/24', 'dev', 'br0']);
-    ipIn(lab, ['link', 'set', 'br0', 'up']);
+    const underlay = buildUnderlay(prefix, NODE_SPECS, created);
+    const lab = underlay.lab;
 
     const netConf = join(dir, 'net-conf.json');
     writeFileSync(netConf, `${JSON.stringify({ Network: FLANNEL_NETWORK, Backend: { Type: backend } }, null, 2)}\n`);
@@ -290,14 +287,8 @@ export async function buildFlannelCluster(options: FlannelClusterOptions): Promi
     const conflists: Record<string, string> = {};
     const cniConfigs: Record<string, CniConfigFile[]> = {};
     const flanneldCommands: Record<string, string> = {};
-    for (const [i, spec] of NODE_SPECS.entries()) {
-      const ns = createNetns(`${prefix}${spec.name}`);
-      created.push(ns);
-      ipIn(lab, ['link', 'add', `n${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-      ipIn(lab, ['link', 'set', `n${i + 1}`, 'master', 'br0', 'up']);
-      ipIn(ns, ['addr', 'add', `${spec.ip}/24`, 'dev', 'eth0']);
-      ipIn(ns, ['link', 'set', 'eth0', 'up']);
-      ipIn(ns, ['route', 'add', 'default', 'via', '10.99.0.1', 'dev', 'eth0']);
+    for (const spec of NODE_SPECS) {
+      const ns = underlay.nodes[spec.name] ?? '';
       // What kubelet/kube-proxy leave on a node.
       runIn(ns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
       tryRun('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);

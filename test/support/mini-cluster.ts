@@ -11,6 +11,7 @@
 import { buildNetnsState, type ClusterObjects, type ClusterState, type NetnsDumps, type NetnsRecord } from '../../src/diagnosis/index.js';
 import { createNetns, destroyNetns, ipIn, run, runIn, tryRun } from './netns.js';
 import { startListeners, type Listeners } from './packet-probe.js';
+import { buildUnderlay } from './underlay.js';
 
 export interface MiniPod {
   readonly name: string;
@@ -145,21 +146,11 @@ export async function buildMiniCluster(prefix = 'ndmc', overlay: MiniOverlay = '
     for (const ns of created.reverse()) destroyNetns(ns);
   };
   try {
-    const lab = createNetns(`${prefix}lab`);
-    created.push(lab);
-    ipIn(lab, ['link', 'add', 'br0', 'type', 'bridge']);
-    ipIn(lab, ['addr', 'add', '10.99.0.1/24', 'dev', 'br0']);
-    ipIn(lab, ['link', 'set', 'br0', 'up']);
+    const underlay = buildUnderlay(prefix, NODE_SPECS, created);
+    const lab = underlay.lab;
     const nodes: Record<string, MiniNode> = {};
-    for (const [i, spec] of NODE_SPECS.entries()) {
-      const ns = createNetns(`${prefix}${spec.name}`);
-      created.push(ns);
-      ipIn(lab, ['link', 'add', `n${i + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-      ipIn(lab, ['link', 'set', `n${i + 1}`, 'master', 'br0', 'up']);
-      ipIn(ns, ['addr', 'add', `${spec.ip}/24`, 'dev', 'eth0']);
-      ipIn(ns, ['link', 'set', 'eth0', 'up']);
-      // As on a real node: a default route to the outside world through the lab bridge.
-      ipIn(ns, ['route', 'add', 'default', 'via', '10.99.0.1', 'dev', 'eth0']);
+    for (const spec of NODE_SPECS) {
+      const ns = underlay.nodes[spec.name] ?? '';
       ipIn(ns, ['link', 'add', 'cni0', 'type', 'bridge']);
       ipIn(ns, ['addr', 'add', `${spec.gateway}/24`, 'dev', 'cni0']);
       ipIn(ns, ['link', 'set', 'cni0', 'up']);
