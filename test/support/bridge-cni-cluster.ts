@@ -19,9 +19,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildNetnsState, type ClusterObjects, type ClusterState, type NetnsDumps, type NetnsRecord } from '../../src/diagnosis/index.js';
+import type { ClusterObjects, ClusterState, NetnsDumps } from '../../src/diagnosis/index.js';
 import { provisionBinaries } from './control-plane.js';
-import { dumpNamespace, kubeProxyRules, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
+import { dumpClusterState, dumpNamespace, kubeProxyRules, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
 import { createNetns, destroyNetns, ipIn, run, tryRun } from './netns.js';
 import { startListeners, type Listeners } from './packet-probe.js';
 import { buildUnderlay } from './underlay.js';
@@ -221,13 +221,7 @@ export async function buildBridgeCniCluster(prefix = 'ndbr'): Promise<BridgeCniC
       objects,
       dumpNetns,
       cniConfigs,
-      dump: () => {
-        const nodeRecords: Record<string, NetnsRecord> = {};
-        const podRecords: Record<string, NetnsRecord> = {};
-        for (const name of Object.keys(nodes)) nodeRecords[name] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
-        for (const name of Object.keys(pods)) podRecords[`default/${name}`] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
-        return { objects, netns: { nodes: nodeRecords, pods: podRecords }, cniConfigs: cniConfigs() };
-      },
+      dump: (): ClusterState => ({ ...dumpClusterState(objects, Object.keys(nodes), Object.keys(pods), dumpNetns), cniConfigs: cniConfigs() }),
       teardown,
     };
   } catch (error) {

@@ -38,8 +38,8 @@
 // with Node objects annotated as calico-node annotates them, the Pods, the NetworkPolicy and the
 // calico-node DaemonSet. Needs root.
 import { createHash } from 'node:crypto';
-import { buildNetnsState, type ClusterObjects, type ClusterState, type NetnsDumps, type NetnsRecord } from '../../src/diagnosis/index.js';
-import { dumpNamespace, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
+import type { ClusterObjects, ClusterState, NetnsDumps } from '../../src/diagnosis/index.js';
+import { dumpClusterState, dumpNamespace, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
 import { createNetns, destroyNetns, ipIn, run, runIn } from './netns.js';
 import { startListeners, type Listeners } from './packet-probe.js';
 import { buildUnderlay } from './underlay.js';
@@ -437,13 +437,7 @@ export async function buildCalicoCluster(prefix: string, mode: CalicoMode): Prom
       objects,
       conflist: calicoConflist(mode),
       dumpNetns,
-      dump: (): ClusterState => {
-        const nodeRecords: Record<string, NetnsRecord> = {};
-        const podRecords: Record<string, NetnsRecord> = {};
-        for (const name of Object.keys(nodes)) nodeRecords[name] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
-        for (const name of Object.keys(pods)) podRecords[`default/${name}`] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
-        return { objects, netns: { nodes: nodeRecords, pods: podRecords } };
-      },
+      dump: (): ClusterState => dumpClusterState(objects, Object.keys(nodes), Object.keys(pods), dumpNetns),
       teardown,
     };
   } catch (error) {

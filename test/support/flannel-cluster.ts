@@ -20,9 +20,9 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildNetnsState, type ClusterObjects, type ClusterState, type CniConfigFile, type NetnsDumps, type NetnsRecord } from '../../src/diagnosis/index.js';
+import type { ClusterObjects, ClusterState, CniConfigFile, NetnsDumps } from '../../src/diagnosis/index.js';
 import { provisionBinaries, startControlPlane, type ControlPlane } from './control-plane.js';
-import { dumpNamespace, EMPTY_SVC, kubeProxyRules, POD_PORT, SVC1, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
+import { dumpClusterState, dumpNamespace, EMPTY_SVC, kubeProxyRules, POD_PORT, SVC1, type MiniCluster, type MiniNode, type MiniPod } from './mini-cluster.js';
 import { createNetns, destroyNetns, ipIn, run, runIn, tryRun } from './netns.js';
 import { startListeners, type Listeners } from './packet-probe.js';
 import { buildUnderlay } from './underlay.js';
@@ -438,13 +438,7 @@ export async function buildFlannelCluster(options: FlannelClusterOptions): Promi
       flanneldCommands,
       logs: flannelLogs,
       dumpNetns,
-      dump: (): ClusterState => {
-        const nodeRecords: Record<string, NetnsRecord> = {};
-        const podRecords: Record<string, NetnsRecord> = {};
-        for (const name of Object.keys(nodes)) nodeRecords[name] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
-        for (const name of Object.keys(pods)) podRecords[`default/${name}`] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
-        return { objects, netns: { nodes: nodeRecords, pods: podRecords }, cniConfigs };
-      },
+      dump: (): ClusterState => ({ ...dumpClusterState(objects, Object.keys(nodes), Object.keys(pods), dumpNetns), cniConfigs }),
       teardown,
     };
   } catch (error) {

@@ -214,13 +214,7 @@ export async function buildMiniCluster(prefix = 'ndmc', overlay: MiniOverlay = '
       pods,
       objects,
       dumpNetns,
-      dump: () => {
-        const nodeRecords: Record<string, NetnsRecord> = {};
-        const podRecords: Record<string, NetnsRecord> = {};
-        for (const name of Object.keys(nodes)) nodeRecords[name] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
-        for (const name of Object.keys(pods)) podRecords[`default/${name}`] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
-        return { objects, netns: { nodes: nodeRecords, pods: podRecords } };
-      },
+      dump: (): ClusterState => dumpClusterState(objects, Object.keys(nodes), Object.keys(pods), dumpNetns),
       teardown,
     };
   } catch (error) {
@@ -266,6 +260,15 @@ function buildObjects(): ClusterObjects {
     networkPolicies: [],
     daemonSets: [],
   };
+}
+
+/** Dumps every node and pod namespace now (pods in namespace default), as the diagnosis input. */
+export function dumpClusterState(objects: ClusterObjects, nodes: readonly string[], pods: readonly string[], dumpNetns: (name: string) => NetnsDumps): ClusterState {
+  const nodeRecords: Record<string, NetnsRecord> = {};
+  const podRecords: Record<string, NetnsRecord> = {};
+  for (const name of nodes) nodeRecords[name] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
+  for (const name of pods) podRecords[`default/${name}`] = { kind: 'present', state: buildNetnsState(dumpNetns(name)) };
+  return { objects, netns: { nodes: nodeRecords, pods: podRecords } };
 }
 
 /** The dumps a namespace is recorded as, one file each. */
