@@ -108,39 +108,26 @@ function collectObject(value: unknown, where: string, into: Collected): void {
   }
   const metadata = value.metadata;
   if (!isObject(metadata) || typeof metadata.name !== 'string') throw new CliError(`${where}: ${kind} without metadata.name`);
-  const name = metadata.name;
-  const needsSpec = (): void => {
-    if (!isObject(value.spec)) throw new CliError(`${where}: ${kind} ${name} has no spec`);
-  };
-  switch (kind) {
-    case 'Node':
-      into.nodes.push(value as unknown as KubeNode);
-      break;
-    case 'Pod':
-      needsSpec();
-      into.pods.push(value as unknown as KubePod);
-      break;
-    case 'Service':
-      needsSpec();
-      into.services.push(value as unknown as KubeService);
-      break;
-    case 'EndpointSlice':
-      into.endpointSlices.push(value as unknown as KubeEndpointSlice);
-      break;
-    case 'NetworkPolicy':
-      needsSpec();
-      into.networkPolicies.push(value as unknown as KubeNetworkPolicy);
-      break;
-    case 'DaemonSet':
-      into.daemonSets.push(value as unknown as KubeDaemonSet);
-      break;
-    case 'Namespace':
-      into.namespaces.push(value as unknown as KubeNamespace);
-      break;
-    default:
-      into.ignored.set(kind, (into.ignored.get(kind) ?? 0) + 1);
+  const collection = COLLECTIONS[kind];
+  if (collection === undefined) {
+    into.ignored.set(kind, (into.ignored.get(kind) ?? 0) + 1);
+    return;
   }
+  if (collection.needsSpec && !isObject(value.spec)) throw new CliError(`${where}: ${kind} ${metadata.name} has no spec`);
+  // Checked as far as the object types require (metadata.name, a spec where the type has one).
+  (into[collection.into] as unknown[]).push(value);
 }
+
+/** Where each kind the diagnosis reads goes, and whether it must have a spec. */
+const COLLECTIONS: Readonly<Record<string, { readonly into: keyof Omit<Collected, 'ignored'>; readonly needsSpec: boolean }>> = {
+  Node: { into: 'nodes', needsSpec: false },
+  Pod: { into: 'pods', needsSpec: true },
+  Service: { into: 'services', needsSpec: true },
+  EndpointSlice: { into: 'endpointSlices', needsSpec: false },
+  NetworkPolicy: { into: 'networkPolicies', needsSpec: true },
+  DaemonSet: { into: 'daemonSets', needsSpec: false },
+  Namespace: { into: 'namespaces', needsSpec: false },
+};
 
 /** Reads DIR: every object file and node snapshot in it (up to three directories deep). */
 export function readSnapshotDir(dir: string): SnapshotDir {
