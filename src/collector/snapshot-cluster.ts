@@ -1,7 +1,7 @@
 // From the collector's node snapshots and the cluster's objects to the diagnostor's input. Pure:
 // each namespace becomes a deferred record whose dumps are parsed the first time a diagnosis walks
 // through it; what a snapshot lacks becomes a `missing` record that says why, and what it holds but
-// the walk cannot simulate (a failed iptables dump, native nftables chains, IPVS) is named on the
+// the walk cannot simulate (a failed iptables dump, native nftables chains) is named on the
 // namespace, which then yields Inconclusive outcomes instead of guessed ones.
 
 import {
@@ -84,11 +84,6 @@ function nativeNftablesChains(item: JsonItem): string[] {
   return chains;
 }
 
-/** Whether `ipvsadm -Save` lists a virtual server (`-A` lines). */
-function hasIpvsServices(item: TextItem): boolean {
-  return (item.output ?? '').split('\n').some((line) => line.startsWith('-A '));
-}
-
 /**
  * One namespace's dumps, or why it cannot be diagnosed at all (its links, addresses, routes or
  * sysctls were not captured: without them nothing the walk says would be grounded).
@@ -112,7 +107,6 @@ export function buildNetnsDumps(netstack: NetstackCapture, label: string): { kin
   const iptablesSave = iptablesDump(netstack, label, unsimulated, warnings);
   const native = nativeNftablesChains(netstack.nftables);
   if (native.length > 0) unsimulated.push(`native nftables chains filter IPv4 packets, which the walk does not simulate: ${native.join(', ')}`);
-  if (hasIpvsServices(netstack.ipvs)) unsimulated.push('IPVS virtual servers are configured (kube-proxy in ipvs mode?), which the walk does not simulate');
 
   const optional = (item: JsonItem): Dump | undefined => {
     const dump = jsonDump(item, src(item));
@@ -124,6 +118,7 @@ export function buildNetnsDumps(netstack: NetstackCapture, label: string): { kin
   // Skipped: the namespace has no bridge or VXLAN device, so no FDB.
   const fdb = netstack.fdb.skipped !== undefined ? { text: '[]', source: src(netstack.fdb) } : optional(netstack.fdb);
   const ipsetSave = textDump(netstack.ipset, src(netstack.ipset));
+  const ipvsSave = textDump(netstack.ipvs, src(netstack.ipvs));
   const sockets = textDump(netstack.sockets.listening, src(netstack.sockets.listening));
   return {
     kind: 'dumps',
@@ -137,6 +132,7 @@ export function buildNetnsDumps(netstack: NetstackCapture, label: string): { kin
       ...(neighbors !== undefined ? { neighbors } : {}),
       ...(fdb !== undefined ? { fdb } : {}),
       ...(ipsetSave !== undefined ? { ipsetSave } : {}),
+      ...(ipvsSave !== undefined ? { ipvsSave } : {}),
       ...(sockets !== undefined ? { sockets } : {}),
       ...(unsimulated.length > 0 ? { unsimulated } : {}),
     },

@@ -286,4 +286,5 @@ export const DUMP_FILES: Readonly<Record<RecordedDumpKey, string>> = {
   ipsetSave: 'ipset-save',
   sysctls: 'sysctl',
   sockets: 'ss',
+  ipvsSave: 'ipvsadm-save',
 };

@@ -38,6 +38,8 @@ export function readRecordedDumps(dir: string, kind: 'nodes' | 'pods', name: str
     ipsetSave: read('ipsetSave'),
     sysctls: read('sysctls'),
     sockets: read('sockets'),
+    // Only namespaces of kube-proxy's ipvs mode have one (this kernel has no ip_vs to record it from).
+    ...(existsSync(join(dir, kind, name, DUMP_FILES.ipvsSave)) ? { ipvsSave: read('ipvsSave') } : {}),
   };
 }
 

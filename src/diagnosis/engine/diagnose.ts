@@ -24,6 +24,7 @@ import { genericProvider } from '../providers/generic.js';
 import type { Provider, UnderlayCrossing } from '../providers/provider.js';
 import type { NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
 import { buildIpCache, type IpCache } from './ip-cache.js';
+import { ipvsEndpointSuspicions } from './ipvs-step.js';
 import { NetnsUnreadableError } from '../plugins/netns-trace.js';
 import { buildNetnsRefs, type NetnsRefs } from './netns-refs.js';
 import { networkPolicyFindings } from './policy-check.js';
@@ -350,6 +351,14 @@ function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: D
         code: 'ServiceRulesMissing',
         message: `service ${service.key} has endpoints (${service.endpoints.join(', ')}) but no rule on the path DNATs ${before} to them`,
       });
+    }
+  }
+
+  // IPVS real servers against the EndpointSlices, on every node the path crosses.
+  if (service !== undefined) {
+    for (const node of new Set(branches.flatMap((b) => b.trail.hops.map((h) => h.id)))) {
+      const ref = refs.nodes.get(node);
+      if (ref !== undefined) suspicions.push(...ipvsEndpointSuspicions(ref, service.key, packet, service.endpoints));
     }
   }
 

@@ -16,6 +16,7 @@ import { traceNetns } from '../plugins/netns-trace.js';
 import type { FailureCause, NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
 import { resolveOverLink } from './arp.js';
 import type { IpCache } from './ip-cache.js';
+import { ipvsOutcomes, type IpvsOutcome } from './ipvs-step.js';
 import { addAction, forkTrail, formatPacket, packetKey, type Trail } from './trail.js';
 
 /** At most this many namespaces per branch (request and reply together). */
@@ -124,7 +125,9 @@ export function walkFrom(ctx: WalkContext, at: NetnsRef, iif: string | undefined
         if (delivery === undefined) {
           branches.push(inconclusive(t, 'no-delivery', `${at.id}: the trace accepted the packet without saying where it goes`));
         } else if (delivery.kind === 'local') {
-          branches.push(deliver(ctx, at, outcome.packet, t, dir));
+          const ipvs = ipvsOutcomes(at, outcome.packet, t, dir);
+          if (ipvs === undefined) branches.push(deliver(ctx, at, outcome.packet, t, dir));
+          else branches.push(...ipvs.flatMap((o) => followIpvs(ctx, at, iif, o, dir)));
         } else if (delivery.outIface === undefined) {
           branches.push(inconclusive(t, 'no-output-interface', `${at.id}: the output interface of ${formatPacket(outcome.packet)} is unknown (${outcome.reason})`));
         } else {
@@ -140,6 +143,20 @@ export function walkFrom(ctx: WalkContext, at: NetnsRef, iif: string | undefined
   }
   if (result.outcomes.length === 0) branches.push(inconclusive(trail, 'no-outcome', `${at.id}: the trace produced no outcome`));
   return branches;
+}
+
+/** On from IPVS's choice of a real server: the rewritten packet leaves `at` as if it had arrived rewritten. */
+function followIpvs(ctx: WalkContext, at: NetnsRef, iif: string | undefined, o: IpvsOutcome, dir: Direction): Branch[] {
+  switch (o.kind) {
+    case 'forward':
+      return walkFrom(ctx, at, iif, o.packet, o.trail, dir);
+    case 'unsupported':
+      return [inconclusive(o.trail, 'ipvs-forwarding', `${at.id}: ${o.reason}`, { level: 'warning', node: at.id, code: 'UnsupportedConfig', message: o.reason })];
+    case 'no-server':
+      return [failed(o.trail, { level: 'fatal', node: at.id, code: 'ServiceNoEndpoints', message: o.message })];
+    default:
+      return assertNever(o, 'IPVS outcome');
+  }
 }
 
 /**

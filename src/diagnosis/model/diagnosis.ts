@@ -55,6 +55,8 @@ export type SuspicionCode =
   | 'RoutingLoop'
   /** The reply does not reach the client as the connection it belongs to. */
   | 'ReplyMisrouted'
+  /** kube-proxy's rules (IPVS real servers) send a service's traffic to an address that is no ready endpoint of it. */
+  | 'ServiceRulesStale'
   /** A pod's packet leaves the cluster network with the pod's address: no MASQUERADE/SNAT rewrites it. */
   | 'MasqueradeMissing'
   /** Hairpin is off on a bridge port that the CNI configuration wants it on: a pod cannot reach itself through a service. */

@@ -7,6 +7,7 @@ import type { Protocol } from '../model/packet.js';
 import type { Warning } from '../model/warning.js';
 import { buildHostFromDumps, type Dump, type HostDumps } from '../netstack/host-dumps.js';
 import type { HostTraceInput } from '../netstack/host-trace.js';
+import { parseIpvsSave, type IpvsTable } from '../netstack/ipvs/index.js';
 import { parseFdb, parseNeighbors, type FdbEntry, type Link, type Neighbor, type RoutingState } from '../netstack/routing/index.js';
 
 /** The raw dumps of one namespace, as the collector takes them (IPv4 for now). */
@@ -25,9 +26,11 @@ export interface NetnsDumps extends Omit<HostDumps, 'family' | 'routes' | 'links
   readonly fdb?: Dump;
   /** `ss -Htuln`. */
   readonly sockets?: Dump;
+  /** `ipvsadm -Save -n`. */
+  readonly ipvsSave?: Dump;
   /**
    * What filters or rewrites packets in this namespace that the dumps do not let the walk simulate
-   * (an iptables dump that failed, native nftables chains, IPVS virtual servers): each names it. A
+   * (an iptables dump that failed, native nftables chains): each names it. A
    * packet crossing the namespace then gets an Inconclusive outcome, never a guessed one.
    */
   readonly unsimulated?: readonly string[];
@@ -49,6 +52,8 @@ export interface NetnsState {
   readonly listeners?: readonly Listener[];
   /** net.bridge.bridge-nf-call-iptables: bridged IPv4 frames go through iptables. */
   readonly bridgeNfCallIptables?: boolean;
+  /** IPVS virtual services, when dumped. */
+  readonly ipvs?: IpvsTable;
   /** See NetnsDumps.unsimulated; empty when the walk can simulate everything the dumps show. */
   readonly unsimulated: readonly string[];
   readonly warnings: readonly Warning[];
@@ -119,7 +124,8 @@ export function buildNetnsState(dumps: NetnsDumps): NetnsState {
   const neighbors = dumps.neighbors === undefined ? undefined : parseNeighbors(dumps.neighbors.text, dumps.neighbors.source);
   const fdb = dumps.fdb === undefined ? undefined : parseFdb(dumps.fdb.text, dumps.fdb.source);
   const sockets = dumps.sockets === undefined ? undefined : parseListeners(dumps.sockets);
-  warnings.push(...(neighbors?.warnings ?? []), ...(fdb?.warnings ?? []), ...(sockets?.warnings ?? []));
+  const ipvs = dumps.ipvsSave === undefined ? undefined : parseIpvsSave(dumps.ipvsSave.text, dumps.ipvsSave.source);
+  warnings.push(...(neighbors?.warnings ?? []), ...(fdb?.warnings ?? []), ...(sockets?.warnings ?? []), ...(ipvs?.warnings ?? []));
   const bridgeNf = readSysctlFlag(dumps.sysctls.text, 'net.bridge.bridge-nf-call-iptables');
   return {
     trace: host.input,
@@ -128,6 +134,7 @@ export function buildNetnsState(dumps: NetnsDumps): NetnsState {
     fdb: fdb?.entries ?? [],
     ...(sockets !== undefined ? { listeners: sockets.listeners } : {}),
     ...(bridgeNf !== undefined ? { bridgeNfCallIptables: bridgeNf } : {}),
+    ...(ipvs !== undefined && ipvs.table.services.length > 0 ? { ipvs: ipvs.table } : {}),
     unsimulated: dumps.unsimulated ?? [],
     warnings,
   };

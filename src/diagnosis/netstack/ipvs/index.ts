@@ -1,5 +1,5 @@
 // ipvs: parse `ipvsadm -Save -n` and find the virtual service of a packet.
-export { IpvsParseError, IPVS_SCHEDULERS, parseAddressPort, parseIpvsSave, serviceKeyString, type IpvsParseResult } from './parse.js';
+export { formatServiceKey, IpvsParseError, IPVS_SCHEDULERS, parseAddressPort, parseIpvsSave, serviceKeyString, type IpvsParseResult } from './parse.js';
 export {
   findVirtualService,
   lookupVirtualService,

@@ -7,7 +7,7 @@
 // prints host and service names, which cannot be read back without the resolver: an error says
 // so. Every error names the source and line.
 
-import { parseIp, type IpAddress, type IpFamily } from '../../model/ip.js';
+import { formatIp, parseIp, type IpAddress, type IpFamily } from '../../model/ip.js';
 import type { Warning } from '../../model/warning.js';
 import type { IpvsForwarding, IpvsProtocol, IpvsRealServer, IpvsServiceKey, IpvsTable, IpvsTunnel, IpvsVirtualService } from './types.js';
 
@@ -107,6 +107,14 @@ function netmaskLength(text: string, family: IpFamily): number {
   throw new LineError(`netmask "${text}" is not contiguous`);
 }
 
+/** A virtual service as a person reads it: `tcp 10.96.0.10:80`, `tcp [fd00::1]:80`, `fwmark 16`. */
+export function formatServiceKey(key: IpvsServiceKey): string {
+  if (key.kind === 'fwmark') return `fwmark ${key.mark}`;
+  const address = formatIp(key.address);
+  return `${key.protocol} ${key.address.family === 6 ? `[${address}]` : address}:${key.port}`;
+}
+
+/** A virtual service's identity as a map key. */
 export function serviceKeyString(key: IpvsServiceKey): string {
   return key.kind === 'fwmark'
     ? `fwmark|${key.family}|${key.mark}`
