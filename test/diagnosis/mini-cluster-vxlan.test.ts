@@ -50,4 +50,23 @@ describeAsRoot('diagnose across a VXLAN overlay (flannel layout) of namespaces',
       run('ip', ['netns', 'exec', ns, 'bridge', 'fdb', 'append', entry.mac, 'dev', VXLAN_DEVICE, 'dst', '10.99.0.12']);
     }
   });
+
+  it.each([
+    ['node2 drops the VXLAN port in INPUT', 'node2', ['-I', 'INPUT', '-p', 'udp', '--dport', '8472', '-j', 'DROP'], 'filter INPUT (INPUT)'],
+    ['node1 drops it in OUTPUT', 'node1', ['-I', 'OUTPUT', '-p', 'udp', '--dport', '8472', '-j', 'DROP'], 'filter OUTPUT (OUTPUT)'],
+  ])('%s: the encapsulated packet is dropped, Unreachable with the rule named, and the kernel agrees', async (_name, node, rule, where) => {
+    const ns = cluster.nodes[node]?.ns ?? '';
+    run('ip', ['netns', 'exec', ns, 'iptables', ...rule]);
+    try {
+      const d = diagnose(cluster.dump(), toPod2);
+      expect(d.verdict).toBe('Unreachable');
+      const s = d.suspicions.find((x) => x.code === 'IptablesDrop' && x.node === node);
+      expect(s?.message).toContain('the VXLAN packet udp');
+      expect(s?.message).toContain(`iptables ${where}`);
+      expect(s?.message).toContain('--dport 8472 -j DROP');
+      expect(await connects()).toBe(false);
+    } finally {
+      run('ip', ['netns', 'exec', ns, 'iptables', '-D', ...rule.slice(1)]);
+    }
+  });
 });

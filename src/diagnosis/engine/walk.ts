@@ -7,7 +7,7 @@
 import type { Direction, PathLinkType, Suspicion, SuspicionCode } from '../model/diagnosis.js';
 import { assertNever } from '../model/assert-never.js';
 import { formatIp, ipEquals, parseIp, type IpAddress } from '../model/ip.js';
-import { PROTOCOL_NUMBERS, type Packet } from '../model/packet.js';
+import { buildPacket, PROTOCOL_NUMBERS, type Packet } from '../model/packet.js';
 import type { Outcome, TraceStep } from '../netstack/netfilter/index.js';
 import { lookupRoute, type Link, type RouteDecision } from '../netstack/routing/index.js';
 import type { ClusterState } from '../plugins/cluster-state.js';
@@ -675,9 +675,43 @@ function vxlan(ctx: WalkContext, hop: HopStart, link: Link, t: Trail): Branch[] 
       return [failed(t, { level: 'fatal', node: node.id, code: 'TunnelMisconfigured', message: `${node.id} (VTEP ${formatIp(remote)}) has no VXLAN device with VNI ${link.vxlan?.id ?? '?'}` })];
     }
     if (!peer.up) return [failed(t, { level: 'fatal', node: node.id, code: 'LinkDown', message: `${peer.name} on ${node.id} is down` })];
+    const blocked = vxlanOuterBlocked(ctx, hop, link, remote, node, t);
+    if (blocked !== undefined) return [blocked];
     return arrive(ctx, hop, node, peer.name, 'vxlan', { vni: String(link.vxlan?.id ?? '?'), remote: formatIp(remote) }, t);
   }
   return [inconclusive(t, 'vtep-unknown', `the VTEP ${formatIp(remote)} of ${link.name} on ${at.id} is no node in the snapshot`)];
+}
+
+/** The UDP port of a VXLAN device created without `dstport`: Linux's own default (IANA's is 4789). */
+const LINUX_VXLAN_PORT = 8472;
+/** The outer packet's source port is a hash of the inner flow; any port in the ephemeral range stands for it. */
+const VXLAN_SOURCE_PORT = 40000;
+
+/**
+ * The encapsulated packet is an ordinary UDP packet between the two nodes: it leaves the sender
+ * through OUTPUT and POSTROUTING and reaches the receiver through PREROUTING and INPUT, where a
+ * firewall rule can drop it (the classic "VXLAN port blocked"). Returns the failed branch when
+ * netfilter on either node does not let it through, undefined when both do.
+ */
+function vxlanOuterBlocked(ctx: WalkContext, hop: HopStart, link: Link, remote: IpAddress, node: NetnsRef, trail: Trail): Branch | undefined {
+  const at = hop.from;
+  const route = lookupRoute(at.state.routing, { dst: remote });
+  const source = link.vxlan?.local ?? (route.kind === 'unicast' ? route.src : undefined);
+  if (source === undefined) return inconclusive(trail, 'vxlan-source', `${at.id}: the source address of ${link.name}'s encapsulated packets to ${formatIp(remote)} is unknown`);
+  const outer = buildPacket({ protocol: 'udp', src: source, dst: remote, sport: VXLAN_SOURCE_PORT, dport: link.vxlan?.port ?? LINUX_VXLAN_PORT });
+  const what = `the VXLAN packet ${formatPacket(outer)} of ${link.name}`;
+  const judge = (ns: NetnsRef, iif: string | undefined): Branch | undefined => {
+    for (const outcome of traceNetns(ns, { packet: outer, ...(iif !== undefined ? { iif } : {}) }).outcomes) {
+      const t = forkTrail(trail);
+      const accepted = outcome.verdict === 'ACCEPT' && (iif === undefined ? outcome.delivery?.kind === 'transmit' : outcome.delivery?.kind === 'local');
+      if (accepted) continue;
+      addAction(t, ns.id, ns.type, iif === undefined ? { kind: 'send', direction: hop.dir, verdict: `${what}: ${outcome.verdict}: ${outcome.reason}` } : { kind: 'receive', direction: hop.dir, iif, verdict: `${what}: ${outcome.verdict}: ${outcome.reason}` });
+      if (outcome.verdict === 'DROP' || outcome.verdict === 'REJECT') return failed(t, ...failureSuspicions(ctx, ns, iif, outcome, hop.dir).map((s) => ({ ...s, message: `${what}: ${s.message}` })));
+      return inconclusive(t, 'vxlan-outer', `${ns.id}: ${what} is not simply ${iif === undefined ? 'sent' : 'delivered'}: ${outcome.reason}`);
+    }
+    return undefined;
+  };
+  return judge(at, undefined) ?? judge(node, deviceOfAddress(node.state, remote));
 }
 
 /**
