@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { JsonItem, NetstackCapture, TextItem } from './snapshot.js';
-import { buildNetnsDumps } from './snapshot-cluster.js';
+import { buildClusterStateFromSnapshots, buildNetnsDumps } from './snapshot-cluster.js';
 
 const text = (command: string, output: string | undefined, extra: Partial<TextItem> = {}): TextItem => ({ command: command.split(' '), exitCode: output === undefined ? 1 : 0, ...(output !== undefined ? { output } : {}), ...extra });
 const json = (command: string, data: unknown, extra: Partial<JsonItem> = {}): JsonItem => ({ command: command.split(' '), exitCode: data === undefined ? 1 : 0, ...(data !== undefined ? { data } : {}), ...extra });
@@ -80,3 +80,24 @@ describe('buildNetnsDumps', () => {
     expect(built.kind === 'dumps' ? built.dumps.ipvsSave : built).toEqual({ text: '-A -t 10.96.0.10:80 -s rr\n', source: 'node1.json (host): ipvsadm -Save -n' });
   });
 });
+
+describe('buildClusterStateFromSnapshots', () => {
+  const objects = {
+    nodes: [{ metadata: { name: 'node1' } }, { metadata: { name: 'node2' } }],
+    pods: [
+      { metadata: { name: 'a', namespace: 'ns' }, spec: { nodeName: 'node2' } },
+      { metadata: { name: 'h', namespace: 'ns' }, spec: { nodeName: 'node2', hostNetwork: true } },
+    ],
+    services: [],
+    endpointSlices: [],
+    networkPolicies: [],
+    daemonSets: [],
+  };
+
+  it('a node whose collector failed, and every pod on it, is missing for that reason, marked as a collector failure', () => {
+    const { state } = buildClusterStateFromSnapshots(objects, new Map(), new Map([['node2', 'pod netdiag-collect-1 ended Failed']]));
+    const failed = { kind: 'missing', reason: 'the collector on node2 failed: pod netdiag-collect-1 ended Failed', collectorFailed: true };
+    expect(state.netns).toEqual({ nodes: { node1: { kind: 'missing', reason: 'no snapshot of node node1 was given' }, node2: failed }, pods: { 'ns/a': failed } });
+  });
+});
+

@@ -154,8 +154,9 @@ function podKey(pod: { readonly namespace: string; readonly name: string }): str
 
 /**
  * The cluster state of `objects` with the namespaces of `snapshots` (by node name). A node
- * without a snapshot, and every pod on it, is missing for the reason `missingNodes` gives (a
- * collector that failed) or because no snapshot was given.
+ * without a snapshot, and every pod on it, is missing: because its collector failed, for the
+ * reason `missingNodes` gives (the diagnosis then names CollectorFailed), or because no snapshot
+ * was given.
  */
 export function buildClusterStateFromSnapshots(
   objects: ClusterObjects,
@@ -174,9 +175,10 @@ export function buildClusterStateFromSnapshots(
     const name = node.metadata.name;
     const sourced = snapshots.get(name);
     if (sourced === undefined) {
-      const reason = missingNodes.get(name) ?? `no snapshot of node ${name} was given`;
-      nodes[name] = { kind: 'missing', reason };
-      for (const pod of objects.pods) if (pod.spec.nodeName === name && pod.spec.hostNetwork !== true) pods[podKey({ namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name })] = { kind: 'missing', reason };
+      const failure = missingNodes.get(name);
+      const missing: NetnsRecord = failure === undefined ? { kind: 'missing', reason: `no snapshot of node ${name} was given` } : { kind: 'missing', reason: `the collector on ${name} failed: ${failure}`, collectorFailed: true };
+      nodes[name] = missing;
+      for (const pod of objects.pods) if (pod.spec.nodeName === name && pod.spec.hostNetwork !== true) pods[podKey({ namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name })] = missing;
       continue;
     }
     const { snapshot, source } = sourced;

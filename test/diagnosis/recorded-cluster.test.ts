@@ -226,6 +226,16 @@ describe('namespaces parsed on first use', () => {
   });
 });
 
+describe('a failed collector', () => {
+  it('is named as such (CollectorFailed), not as an incomplete snapshot', () => {
+    const failed = { kind: 'missing' as const, reason: 'the collector on node2 failed: pod netdiag-collect-x ended Failed (OOMKilled)', collectorFailed: true };
+    const d = diagnose({ ...healthy, netns: { nodes: { ...healthy.netns.nodes, node2: failed }, pods: { ...healthy.netns.pods, 'default/pod2': failed } } }, query(pod('pod2')));
+    expect(d.verdict).toBe('Inconclusive');
+    expect(d.suspicions.map((s) => `${s.level} ${s.node} ${s.code}`)).toContain('warning default/pod2 CollectorFailed');
+    expect(d.suspicions.find((s) => s.code === 'CollectorFailed')?.message).toContain('OOMKilled');
+  });
+});
+
 describe('MTU', () => {
   it("a pod's eth0 larger than the underlay's MTU is a warning, not a failure", () => {
     const narrowUnderlay = editText('nodes/node1', 'links', (t) => t.replace(/("ifname":"eth0","flags":\[[^\]]*\],"mtu":)1500/, '$11400'));

@@ -29,7 +29,7 @@ import { NetnsUnreadableError } from '../plugins/netns-trace.js';
 import { buildNetnsRefs, type NetnsRefs } from './netns-refs.js';
 import { networkPolicyFindings } from './policy-check.js';
 import { emptyTrail, type TrailHop } from './trail.js';
-import { walkFrom, type Branch, type WalkContext } from './walk.js';
+import { missingNetnsSuspicion, walkFrom, type Branch, type WalkContext } from './walk.js';
 
 export interface DiagnoseOptions {
   /** CNI plugins to consult besides the generic one. */
@@ -58,7 +58,7 @@ function firstIpv4(texts: readonly string[]): IpAddress | undefined {
 function resolveSource(cluster: ClusterState, ipCache: IpCache, refs: NetnsRefs, source: QueryEndpoint): Resolved {
   const missing = (id: string): Resolved => ({
     kind: 'failed',
-    suspicion: { level: 'warning', node: id, code: 'SnapshotIncomplete', message: `the network namespace of the source ${id} is not in the snapshot (${refs.missing.get(id)?.reason ?? 'missing'})` },
+    suspicion: missingNetnsSuspicion(refs.missing, id, `the network namespace of the source ${id} is not in the snapshot (${refs.missing.get(id)?.reason ?? 'missing'})`),
     warning: { code: 'netns-missing', message: `the source ${id} has no netns in the snapshot` },
   });
   switch (source.kind) {

@@ -8,13 +8,20 @@ import type { NetnsState } from '../plugins/netns-state.js';
 import { NetnsUnreadableError } from '../plugins/netns-trace.js';
 import type { NetnsRef } from '../plugins/plugin.js';
 
+/** Why a namespace has no state, and on which node it is. */
+export interface MissingNetns {
+  readonly reason: string;
+  readonly nodeName?: string;
+  readonly collectorFailed?: boolean;
+}
+
 export interface NetnsRefs {
   readonly nodes: ReadonlyMap<string, NetnsRef>;
   readonly pods: ReadonlyMap<string, NetnsRef>;
   /** The pods (with a netns) of each node, by node name. */
   readonly podsOnNode: ReadonlyMap<string, readonly NetnsRef[]>;
   /** Namespaces without state: id → why, and on which node. */
-  readonly missing: ReadonlyMap<string, { readonly reason: string; readonly nodeName?: string }>;
+  readonly missing: ReadonlyMap<string, MissingNetns>;
 }
 
 function refOf(id: string, type: NetnsRef['type'], nodeName: string, record: Exclude<NetnsRecord, { kind: 'missing' }>): NetnsRef {
@@ -41,11 +48,11 @@ export function buildNetnsRefs(cluster: ClusterState): NetnsRefs {
   const nodes = new Map<string, NetnsRef>();
   const pods = new Map<string, NetnsRef>();
   const podsOnNode = new Map<string, NetnsRef[]>();
-  const missing = new Map<string, { reason: string; nodeName?: string }>();
+  const missing = new Map<string, MissingNetns>();
   for (const node of cluster.objects.nodes) {
     const name = node.metadata.name;
     const record = cluster.netns.nodes[name];
-    if (record === undefined || record.kind === 'missing') missing.set(name, { reason: record?.reason ?? 'no record of its host netns', nodeName: name });
+    if (record === undefined || record.kind === 'missing') missing.set(name, { reason: record?.reason ?? 'no record of its host netns', nodeName: name, collectorFailed: record?.collectorFailed === true });
     else nodes.set(name, refOf(name, 'node', name, record));
   }
   for (const pod of cluster.objects.pods) {
@@ -54,7 +61,7 @@ export function buildNetnsRefs(cluster: ClusterState): NetnsRefs {
     const key = objectKey(pod.metadata);
     const record = cluster.netns.pods[key];
     if (record === undefined || record.kind === 'missing') {
-      missing.set(key, { reason: record?.reason ?? 'no record of its netns', nodeName });
+      missing.set(key, { reason: record?.reason ?? 'no record of its netns', nodeName, collectorFailed: record?.collectorFailed === true });
       continue;
     }
     const ref = refOf(key, 'pod', nodeName, record);

@@ -16,6 +16,7 @@ import { traceNetns } from '../plugins/netns-trace.js';
 import type { FailureCause, NetnsRef, Plugin, Subjects } from '../plugins/plugin.js';
 import { resolveOverLink } from './arp.js';
 import type { IpCache } from './ip-cache.js';
+import type { MissingNetns } from './netns-refs.js';
 import { ipvsOutcomes, type IpvsOutcome } from './ipvs-step.js';
 import { addAction, forkTrail, formatPacket, packetKey, type Trail } from './trail.js';
 
@@ -30,8 +31,8 @@ export interface WalkContext {
   readonly nodes: ReadonlyMap<string, NetnsRef>;
   readonly pods: ReadonlyMap<string, NetnsRef>;
   readonly podsOnNode: ReadonlyMap<string, readonly NetnsRef[]>;
-  /** Pods whose netns is not in the snapshot: id → why and on which node. */
-  readonly missing: ReadonlyMap<string, { readonly reason: string; readonly nodeName?: string }>;
+  /** Namespaces not in the snapshot: id → why and on which node. */
+  readonly missing: ReadonlyMap<string, MissingNetns>;
   /** The client: where the request starts and the reply must come back to. */
   readonly client: { readonly netns: NetnsRef; readonly packet: Packet };
 }
@@ -378,14 +379,20 @@ function classifyLink(ctx: WalkContext, at: NetnsRef, link: Link): PathLinkType 
   }
 }
 
+/** A namespace the packet reaches is not in the snapshot: CollectorFailed when its node's collector failed. */
+export function missingNetnsSuspicion(missing: ReadonlyMap<string, MissingNetns>, id: string, message: string): Suspicion {
+  const record = missing.get(id);
+  return { level: 'warning', node: id, code: record?.collectorFailed === true ? 'CollectorFailed' : 'SnapshotIncomplete', message };
+}
+
 function snapshotIncomplete(trail: Trail, pod: string, ctx: WalkContext, from: NetnsRef): Branch {
   const why = ctx.missing.get(pod)?.reason ?? 'not in the snapshot';
-  return inconclusive(trail, 'netns-missing', `the netns of pod ${pod} is missing: ${why}`, {
-    level: 'warning',
-    node: pod,
-    code: 'SnapshotIncomplete',
-    message: `the packet goes from ${from.id} to pod ${pod}, whose network namespace is not in the snapshot (${why})`,
-  });
+  return inconclusive(
+    trail,
+    'netns-missing',
+    `the netns of pod ${pod} is missing: ${why}`,
+    missingNetnsSuspicion(ctx.missing, pod, `the packet goes from ${from.id} to pod ${pod}, whose network namespace is not in the snapshot (${why})`),
+  );
 }
 
 /** The packet leaves `at` on `outIface` towards `nextHop`: find where it arrives. */
@@ -422,12 +429,12 @@ function transmit(ctx: WalkContext, at: NetnsRef, outIface: string, nextHop: IpA
           if (!ctx.nodes.has(at.nodeName)) {
             const why = ctx.missing.get(at.nodeName)?.reason ?? 'not in the snapshot';
             return [
-              inconclusive(t, 'netns-missing', `the host netns of node ${at.nodeName} is missing: ${why}`, {
-                level: 'warning',
-                node: at.nodeName,
-                code: 'SnapshotIncomplete',
-                message: `the packet leaves ${at.id} for the host network namespace of node ${at.nodeName}, which is not in the snapshot (${why})`,
-              }),
+              inconclusive(
+                t,
+                'netns-missing',
+                `the host netns of node ${at.nodeName} is missing: ${why}`,
+                missingNetnsSuspicion(ctx.missing, at.nodeName, `the packet leaves ${at.id} for the host network namespace of node ${at.nodeName}, which is not in the snapshot (${why})`),
+              ),
             ];
           }
           return [inconclusive(t, 'veth-peer-unknown', `the veth peer of ${outIface} on ${at.id} is in no namespace of node ${at.nodeName} in the snapshot`)];
@@ -617,12 +624,12 @@ function underlay(ctx: WalkContext, hop: HopStart, link: Link, t: Trail): Branch
   const owner = ctx.ipCache.lookup(hop.nextHop);
   if (owner.kind === 'node') {
     return [
-      inconclusive(t, 'netns-missing', `the host netns of node ${owner.name} is missing`, {
-        level: 'warning',
-        node: owner.name,
-        code: 'SnapshotIncomplete',
-        message: `the packet goes from ${hop.from.id} to node ${owner.name}, whose host network namespace is not in the snapshot`,
-      }),
+      inconclusive(
+        t,
+        'netns-missing',
+        `the host netns of node ${owner.name} is missing`,
+        missingNetnsSuspicion(ctx.missing, owner.name, `the packet goes from ${hop.from.id} to node ${owner.name}, whose host network namespace is not in the snapshot (${ctx.missing.get(owner.name)?.reason ?? 'no record'})`),
+      ),
     ];
   }
   const t2 = forkTrail(t);

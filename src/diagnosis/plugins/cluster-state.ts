@@ -13,7 +13,12 @@ import type { NetnsState } from './netns-state.js';
 export type NetnsRecord =
   | { readonly kind: 'present'; readonly state: NetnsState }
   | { readonly kind: 'deferred'; load(): NetnsState }
-  | { readonly kind: 'missing'; readonly reason: string };
+  | {
+      readonly kind: 'missing';
+      readonly reason: string;
+      /** The collector of its node failed (rather than the namespace not being found or not asked for). */
+      readonly collectorFailed?: boolean;
+    };
 
 /** A file of a node's CNI configuration directory, as its collector read it. */
 export interface CniConfigFile {
