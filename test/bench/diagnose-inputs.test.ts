@@ -158,7 +158,7 @@ describe('the bench\'s diagnosis on a small synthetic cluster', () => {
     const { plugin, diagnosis, loaded } = run(cluster);
     expect(plugin).toBe('bridge');
     expect(diagnosis.verdict).toBe('Reachable');
-    // At most notes (the provider's: the network between the nodes is not checked).
+    // At most notes (the provider's: the network between and beyond the nodes is not checked).
     expect(diagnosis.suspicions.filter((x) => x.level !== 'info')).toEqual([]);
     expect(diagnosis.warnings).toEqual([]);
     const { client, service } = cluster.target;

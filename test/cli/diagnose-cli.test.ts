@@ -104,7 +104,7 @@ describeAsRoot('netdiag diagnose over snapshots taken by the collector', () => {
     expect(lines).toContain('Reply:');
     expect(r.stdout).toMatch(/node1 eth0 --underlay--> node2 eth0/);
     // The one remark: the generic provider does not check the network between the nodes.
-    expect(r.stdout).toMatch(/Suspicions:\n {2}LEVEL +NODE +CODE +MESSAGE\n {2}info +node1 +UnsupportedConfig +the network between the nodes is not checked/);
+    expect(r.stdout).toMatch(/Suspicions:\n {2}LEVEL +NODE +CODE +MESSAGE\n {2}info +node1 +UnsupportedConfig +the network between and beyond the nodes is not checked/);
   });
 
   it('a service without endpoints: Unreachable (exit 3), ServiceNoEndpoints, and the kernel rejects the connection', async () => {

@@ -169,7 +169,7 @@ describe('the generic provider', () => {
         level: 'info',
         node: 'node1',
         code: 'UnsupportedConfig',
-        message: 'the network between the nodes is not checked (generic provider: no security groups, route tables or firewalls of the infrastructure are known) for node1 -> node2 (underlay), node2 -> node1 (underlay)',
+        message: 'the network between and beyond the nodes is not checked (generic provider: no security groups, route tables or firewalls of the infrastructure are known) for node1 -> node2 (underlay), node2 -> node1 (underlay)',
       },
     ]);
   });

@@ -4,7 +4,7 @@
 import type { Suspicion } from '../../src/diagnosis/index.js';
 
 export function isProviderNote(s: Suspicion): boolean {
-  return s.level === 'info' && s.code === 'UnsupportedConfig' && s.message.startsWith('the network between the nodes is not checked (generic provider');
+  return s.level === 'info' && s.code === 'UnsupportedConfig' && s.message.startsWith('the network between and beyond the nodes is not checked (generic provider');
 }
 
 export function withoutProviderNote(suspicions: readonly Suspicion[]): Suspicion[] {

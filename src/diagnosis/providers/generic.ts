@@ -22,7 +22,7 @@ export const genericProvider: Provider = {
           level: 'info',
           node: first.link.source,
           code: 'UnsupportedConfig',
-          message: `the network between the nodes is not checked (generic provider: no security groups, route tables or firewalls of the infrastructure are known) for ${shown.join(', ')}`,
+          message: `the network between and beyond the nodes is not checked (generic provider: no security groups, route tables or firewalls of the infrastructure are known) for ${shown.join(', ')}`,
         },
       ];
     },
