@@ -66,7 +66,7 @@ export default tseslint.config(
   forbid(['src/kube/**/*.ts'], [...diagnosisInternals, '**/controller/**'], 'kube/ must not import controller/ or diagnosis internals.'),
   // The pure core: no I/O, no Kubernetes client, no logger.
   forbid(
-    ['src/diagnosis/*.ts', 'src/api/**/*.ts', 'src/collector/*.ts', 'src/collector/parsers/**/*.ts'],
+    ['src/diagnosis/*.ts', 'src/api/**/*.ts', 'src/collector/*.ts', 'src/collector/parsers/**/*.ts', 'src/lab/scenario.ts'],
     shellFolders,
     'This code is pure: no I/O, no Kubernetes client, no logger (docs/architecture.md).',
     ioModules,
