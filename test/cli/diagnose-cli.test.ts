@@ -4,12 +4,12 @@
 // and bad input must end with one clear line naming the file or reference and a non-zero status.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
-import { collectSnapshot } from '../../src/collector/agent/collect.js';
+import { createClusterSnapshotter, objectsList, type ClusterSnapshotter } from '../support/cluster-snapshots.js';
 import { buildMiniCluster, EMPTY_SVC, POD_PORT, SVC1, type MiniCluster } from '../support/mini-cluster.js';
 import { ipIn } from '../support/netns.js';
 import { probeTcp } from '../support/packet-probe.js';
@@ -33,50 +33,32 @@ interface DiagnoseJson {
 
 describeAsRoot('netdiag diagnose over snapshots taken by the collector', () => {
   let cluster: MiniCluster;
+  let snapshots: ClusterSnapshotter;
   let work: string;
   let dir: string;
 
-  /** Snapshots `node` with the real collector, seeing only the cluster's namespaces (other tests run beside this one). */
   async function snapshotNode(node: string, file: string, gzip = false): Promise<void> {
-    const netnsDir = join(work, 'netns');
-    const pods = Object.values(cluster.pods).filter((p) => p.node === node);
-    const snapshot = await collectSnapshot({
-      version: 'test',
-      nodeName: node,
-      pods: pods.map((p) => ({ namespace: 'default', name: p.name, ips: [p.ip] })),
-      hostNetnsPath: join(netnsDir, cluster.nodes[node]?.ns ?? ''),
-      deadlineMs: 30_000,
-      commandTimeoutMs: 10_000,
-      criEndpoint: false,
-      runNetnsDirs: [netnsDir],
-      procRoot: join(work, 'no-proc'),
-      cniConfigDir: join(work, 'no-cni'),
-      cniRecordDir: join(work, 'no-records'),
-    });
-    const json = JSON.stringify(snapshot);
+    const json = JSON.stringify(await snapshots.snapshotNode(node));
     writeFileSync(join(dir, file), gzip ? gzipSync(json) : json);
   }
 
   beforeAll(async () => {
     cluster = await buildMiniCluster('nddg');
+    snapshots = createClusterSnapshotter(cluster);
     work = mkdtempSync(join(tmpdir(), 'netdiag-diagnose-'));
     dir = join(work, 'snapshot');
     mkdirSync(join(dir, 'nodes'), { recursive: true });
-    mkdirSync(join(work, 'netns'));
-    // A /proc with only `self`: no process is scanned, so no namespace of another test is found.
-    mkdirSync(join(work, 'no-proc'));
-    symlinkSync('/proc/self', join(work, 'no-proc', 'self'));
-    for (const ns of [...Object.values(cluster.nodes).map((n) => n.ns), ...Object.values(cluster.pods).map((p) => p.ns)]) symlinkSync(join('/run/netns', ns), join(work, 'netns', ns));
-    const o = cluster.objects;
-    const list = { apiVersion: 'v1', kind: 'List', items: [...o.nodes.map((n) => ({ kind: 'Node', ...n })), ...o.pods.map((p) => ({ kind: 'Pod', ...p })), ...o.services.map((s) => ({ kind: 'Service', ...s }))] };
-    writeFileSync(join(dir, 'objects.yaml'), stringify(list));
-    writeFileSync(join(dir, 'slices.json'), JSON.stringify({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSliceList', items: o.endpointSlices }));
+    const { items } = objectsList(cluster.objects) as { items: { kind: string }[] };
+    // The objects in two files and two formats, as a user may save them.
+    writeFileSync(join(dir, 'objects.yaml'), stringify({ apiVersion: 'v1', kind: 'List', items: items.filter((i) => i.kind !== 'EndpointSlice') }));
+    writeFileSync(join(dir, 'slices.json'), JSON.stringify({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSliceList', items: items.filter((i) => i.kind === 'EndpointSlice') }));
     await snapshotNode('node1', 'nodes/node1.json');
     await snapshotNode('node2', 'nodes/node2.json.gz', true);
   }, 60_000);
 
   afterAll(async () => {
     await cluster.teardown();
+    snapshots.close();
     rmSync(work, { recursive: true, force: true });
   });
 
