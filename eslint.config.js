@@ -64,6 +64,13 @@ export default tseslint.config(
     ['@kubernetes/client-node'],
   ),
   forbid(['src/kube/**/*.ts'], [...diagnosisInternals, '**/controller/**'], 'kube/ must not import controller/ or diagnosis internals.'),
+  // controller/ sits between kube/ and the composition root: it never reaches up into the commands.
+  forbid(
+    ['src/controller/**/*.ts'],
+    [...diagnosisInternals, '**/cli/**', '**/lab/**', '**/collector/agent/**'],
+    'controller/ must not import cli/, lab/, collector/agent/ or diagnosis internals; only src/kube imports the Kubernetes client.',
+    ['@kubernetes/client-node'],
+  ),
   // The pure core: no I/O, no Kubernetes client, no logger.
   forbid(
     ['src/diagnosis/*.ts', 'src/api/**/*.ts', 'src/collector/*.ts', 'src/collector/parsers/**/*.ts', 'src/lab/scenario.ts'],
