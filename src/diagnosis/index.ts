@@ -58,3 +58,4 @@ export { flannelPlugin, readLease, readLeases, flannelMode, type FlannelLease, t
 export { PLUGINS, detectPlugin, requestedPlugin, type PluginChoice } from './plugins/registry.js';
 export { genericProvider } from './providers/generic.js';
 export type { InfraShim, Provider, UnderlayCrossing } from './providers/provider.js';
+export { planCollection, type CollectionPlan } from './engine/plan.js';
