@@ -6,15 +6,13 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, VERSION } from '../../src/api/v1alpha1/index.js';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../src/api/v1alpha1/index.js';
 import { validateSpec } from '../../src/api/v1alpha1/validate.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
+import { installNetworkDiagnosisCrd } from '../support/crd.js';
 import { describeAsRoot } from '../support/root.js';
 import { SPEC_CASES, type SpecCase } from './spec-cases.js';
 
-const CRD_FILE = join(import.meta.dirname, '..', '..', 'crds', 'netdiag.io_networkdiagnoses.yaml');
 const NS = 'default';
 const BASE = `/apis/${GROUP}/${VERSION}/namespaces/${NS}/${PLURAL}`;
 
@@ -54,8 +52,6 @@ function call(cp: ControlPlane, method: string, path: string, body?: unknown, he
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 let counter = 0;
 function diagnosis(spec: unknown): Record<string, unknown> {
   counter += 1;
@@ -76,19 +72,7 @@ describeAsRoot('the NetworkDiagnosis CRD on a real API server', () => {
 
   beforeAll(async () => {
     cp = await startControlPlane({ log: (line) => process.stderr.write(`control-plane: ${line}\n`) });
-    const crd = parse(readFileSync(CRD_FILE, 'utf8')) as unknown;
-    const created = await call(cp, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-    if (created.status !== 201) throw new Error(`CRD refused (${created.status}): ${JSON.stringify(created.body)}`);
-    // Established, then served: the first requests right after can still 404.
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const read = await call(cp, 'GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`);
-      const conditions = ((read.body.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []);
-      const established = conditions.some((c) => c.type === 'Established' && c.status === 'True');
-      if (established && (await call(cp, 'GET', BASE)).status === 200) break;
-      if (Date.now() > deadline) throw new Error(`CRD not established: ${JSON.stringify(read.body.status)}`);
-      await sleep(200);
-    }
+    await installNetworkDiagnosisCrd(cp, NS);
   }, 30 * 60_000);
 
   afterAll(async () => {

@@ -37,5 +37,7 @@ export const REASON_OBJECT_NOT_FOUND = 'ObjectNotFound';
 export const REASON_CROSS_NAMESPACE_FORBIDDEN = 'CrossNamespaceForbidden';
 /** A collector pod failed or missed its deadline; the collectors list says which and why. */
 export const REASON_COLLECTOR_FAILED = 'CollectorFailed';
+/** Reachable=Unknown: no verdict for the current spec yet (the diagnosis has not finished since the spec changed). */
+export const REASON_NOT_DIAGNOSED = 'NotDiagnosed';
 /** The diagnosis could not finish for a reason not covered by a more specific one. */
 export const REASON_FAILED = 'Failed';

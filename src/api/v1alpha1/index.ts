@@ -3,3 +3,4 @@ export * from './group.js';
 export * from './types.js';
 export * from './conditions.js';
 export * from './validate.js';
+export * from './status.js';
