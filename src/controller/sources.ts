@@ -1,0 +1,127 @@
+// The controller's event sources: informers on NetworkDiagnosis objects, collector pods and
+// snapshot ConfigMaps, whose handlers only enqueue the `namespace/name` key of the diagnosis
+// concerned (STYLE "Controllers"); and the readiness those informers imply.
+
+import { ANNOTATION_DIAGNOSIS } from '../kube/labels.js';
+import {
+  startInformer,
+  type InformerBackoff,
+  type InformerClock,
+  type InformerObject,
+  type InformerSpec,
+  type KubeObject,
+  type InformerState,
+  type RunningInformer,
+} from '../kube/informer.js';
+import type { WorkQueue } from './workqueue.js';
+
+/** Whose key an object's events enqueue: its own (a NetworkDiagnosis), or its diagnosis's (annotation). */
+export type KeyOf = 'self' | 'owner';
+
+/** The `namespace/name` key of a NetworkDiagnosis itself. */
+export function ownKey(obj: InformerObject): string | undefined {
+  const name = obj.metadata?.name;
+  const namespace = obj.metadata?.namespace;
+  if (name === undefined || name === '' || namespace === undefined || namespace === '') return undefined;
+  return `${namespace}/${name}`;
+}
+
+/**
+ * The key of the diagnosis an object netdiag created belongs to, from its `netdiag.io/diagnosis`
+ * annotation (`<namespace>.<name>`; the label may be hashed). A namespace name has no dots, so
+ * the first dot separates it from the name, which may have some.
+ */
+export function ownerKey(obj: InformerObject): string | undefined {
+  const value = obj.metadata?.annotations?.[ANNOTATION_DIAGNOSIS];
+  if (value === undefined) return undefined;
+  const dot = value.indexOf('.');
+  if (dot <= 0 || dot === value.length - 1) return undefined;
+  return `${value.slice(0, dot)}/${value.slice(dot + 1)}`;
+}
+
+function keyFor(keyOf: KeyOf, obj: InformerObject): string | undefined {
+  switch (keyOf) {
+    case 'self':
+      return ownKey(obj);
+    case 'owner':
+      return ownerKey(obj);
+  }
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not, one line per informer at fault (empty when ready). */
+  readonly reasons: readonly string[];
+}
+
+/**
+ * Ready when every informer has synced and none has been failing for `thresholdMs` or more: a
+ * short blip of the API server does not flip readiness, an outage does.
+ */
+export function readinessOf(states: readonly InformerState[], now: number, thresholdMs: number): Readiness {
+  const reasons: string[] = [];
+  for (const state of states) {
+    const error = state.lastError !== undefined ? `: ${state.lastError.kind}: ${state.lastError.message}` : '';
+    if (state.stopped) reasons.push(`informer ${state.name} is stopped`);
+    else if (state.failingSince !== undefined && now - state.failingSince >= thresholdMs) {
+      reasons.push(`informer ${state.name} failing for ${now - state.failingSince} ms (${state.failures} failures)${error}`);
+    } else if (!state.synced) reasons.push(`informer ${state.name} has not synced${error}`);
+  }
+  return { ready: reasons.length === 0, reasons };
+}
+
+export interface SourceSpecs {
+  readonly diagnoses: InformerSpec<KubeObject>;
+  readonly collectorPods: InformerSpec<KubeObject>;
+  readonly snapshots: InformerSpec<KubeObject>;
+}
+
+export interface SourcesOptions {
+  /** kube/informer.ts: diagnosisInformerSpec, collectorPodInformerSpec, snapshotConfigMapInformerSpec. */
+  readonly specs: SourceSpecs;
+  readonly queue: WorkQueue<string>;
+  readonly backoff?: InformerBackoff;
+  readonly clock?: InformerClock;
+  readonly random?: () => number;
+  /** How long an informer may fail before readiness goes false; default 30 s. */
+  readonly failingThresholdMs?: number;
+}
+
+export interface Sources {
+  readiness(): Readiness;
+  states(): InformerState[];
+  /** Stops every informer for good. */
+  stop(): Promise<void>;
+}
+
+const SOURCES: readonly { readonly spec: keyof SourceSpecs; readonly keyOf: KeyOf }[] = [
+  { spec: 'diagnoses', keyOf: 'self' },
+  { spec: 'collectorPods', keyOf: 'owner' },
+  { spec: 'snapshots', keyOf: 'owner' },
+];
+
+/** Starts the informers; each event enqueues one key, nothing else. */
+export function startSources(options: SourcesOptions): Sources {
+  const threshold = options.failingThresholdMs ?? 30_000;
+  const now = (): number => (options.clock ?? { now: () => Date.now() }).now();
+  const informers: RunningInformer<KubeObject>[] = SOURCES.map(({ spec, keyOf }) =>
+    startInformer({
+      ...options.specs[spec],
+      onEvent: (_type, obj) => {
+        const key = keyFor(keyOf, obj);
+        if (key !== undefined) options.queue.add(key);
+      },
+      ...(options.backoff !== undefined ? { backoff: options.backoff } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      ...(options.random !== undefined ? { random: options.random } : {}),
+    }),
+  );
+  const states = (): InformerState[] => informers.map((informer) => informer.state());
+  return {
+    states,
+    readiness: () => readinessOf(states(), now(), threshold),
+    async stop() {
+      await Promise.all(informers.map((informer) => informer.stop()));
+    },
+  };
+}
