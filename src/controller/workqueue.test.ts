@@ -1,46 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
-import { WorkQueue, type Clock, type TimerHandle, type WorkQueueOptions } from './workqueue.js';
-
-/** A clock that moves only when told to; timers fire in due order inside advance(). */
-class FakeClock implements Clock {
-  private time = 0;
-  private nextId = 1;
-  private readonly timers = new Map<number, { dueAt: number; callback: () => void }>();
-  /** Delays passed to setTimeout, in order. */
-  readonly delays: number[] = [];
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(callback: () => void, delayMs: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { dueAt: this.time + delayMs, callback });
-    this.delays.push(delayMs);
-    return id;
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
-  }
-
-  pending(): number {
-    return this.timers.size;
-  }
-
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      let next: [number, { dueAt: number; callback: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].dueAt <= end && (next === undefined || entry[1].dueAt < next[1].dueAt)) next = entry;
-      if (next === undefined) break;
-      this.timers.delete(next[0]);
-      this.time = next[1].dueAt;
-      next[1].callback();
-    }
-    this.time = end;
-  }
-}
+import { FakeClock } from '../../test/support/fake-clock.js';
+import { WorkQueue, type WorkQueueOptions } from './workqueue.js';
 
 const PENDING = Symbol('pending');
 
