@@ -4,7 +4,9 @@
 // validate.ts says the same; the status subresource keeps what is written to it and leaves the
 // spec alone; and the printer columns of `kubectl get netdiag` come back through the Table API.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { request } from 'node:https';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../../src/api/v1alpha1/index.js';
 import { validateSpec } from '../../src/api/v1alpha1/validate.js';
@@ -14,6 +16,7 @@ import { describeAsRoot } from '../support/root.js';
 import { SPEC_CASES, type SpecCase } from './spec-cases.js';
 
 const NS = 'default';
+const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'networkdiagnoses');
 const BASE = `/apis/${GROUP}/${VERSION}/namespaces/${NS}/${PLURAL}`;
 
 interface Response {
@@ -148,6 +151,16 @@ describeAsRoot('the NetworkDiagnosis CRD on a real API server', () => {
     expect(columns).toEqual(['Name', 'Source', 'Destination', 'Port', 'Protocol', 'Verdict', 'Suspicions', 'Ready', 'Age']);
     const cells = (table.body.rows as { cells: unknown[] }[])[0]?.cells ?? [];
     expect(cells.slice(0, 8)).toEqual([name, 'pod/default/client', 'service/default/web', 8080, 'TCP', 'Unreachable', 1, 'True']);
+  });
+
+  it.each(readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')))('accepts examples/networkdiagnoses/%s as written', async (file) => {
+    const example = parse(readFileSync(join(EXAMPLES, file), 'utf8')) as { metadata: { namespace: string }; spec: unknown };
+    const created = await call(cp, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: example.metadata.namespace } });
+    expect([201, 409]).toContain(created.status);
+    const path = `/apis/${GROUP}/${VERSION}/namespaces/${example.metadata.namespace}/${PLURAL}?dryRun=All&fieldValidation=Strict`;
+    const r = await call(cp, 'POST', path, example);
+    expect({ status: r.status, message: r.body.message }).toEqual({ status: 201, message: undefined });
+    expect(validateSpec(example.spec)).toEqual([]);
   });
 
   it('is found by its short name and category (what `kubectl get netdiag` resolves)', async () => {
