@@ -165,7 +165,7 @@ const faults: FaultCase[] = [
     name: 'wrong dstport on flannel.1',
     backend: 'vxlan',
     edit: edit('nodes/node1', 'links', onLink('flannel.1', (l) => ((l.linkinfo?.info_data ?? {}).port = 4789))),
-    expect: { at: 'node1', code: 'TunnelMisconfigured', level: 'critical', contains: ['UDP port 4789', 'use 8472'] },
+    expect: { at: 'node1', code: 'TunnelMisconfigured', level: 'critical', contains: ['UDP port 4789', 'uses 8472'] },
   },
   {
     name: 'flannel.1 MTU too large for the underlay',

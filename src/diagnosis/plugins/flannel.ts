@@ -230,9 +230,9 @@ function checkVxlanDevice(check: NodeCheck, peers: readonly NetnsState[]): Link 
   const peerPorts = peers.flatMap((p) => p.routing.linkList.filter((l) => l.kind === 'vxlan' && l.vxlan?.id === vx.id).map((l) => l.vxlan?.port ?? FLANNEL_VXLAN_PORT));
   const otherPort = peerPorts.find((p) => p !== port);
   if (otherPort !== undefined) {
-    suspect(check, 'critical', 'TunnelMisconfigured', `${name} on ${at.id} sends and listens on UDP port ${port} (dstport ${port}), but the other nodes' VXLAN devices with VNI ${vx.id} use ${otherPort}: their frames do not reach each other`);
+    suspect(check, 'critical', 'TunnelMisconfigured', `${name} on ${at.id} sends and listens on UDP port ${port} (dstport ${port}), but the VXLAN device with VNI ${vx.id} at the other end of the path uses ${otherPort}: their frames do not reach each other`);
   } else if (peerPorts.length === 0 && port !== FLANNEL_VXLAN_PORT) {
-    suspect(check, 'warning', 'TunnelMisconfigured', `${name} on ${at.id} uses UDP port ${port} (dstport ${port}), not flannel's default ${FLANNEL_VXLAN_PORT}; the other nodes' devices are not in the snapshot to compare`);
+    suspect(check, 'warning', 'TunnelMisconfigured', `${name} on ${at.id} uses UDP port ${port} (dstport ${port}), not flannel's default ${FLANNEL_VXLAN_PORT}; no other node of the path is in the snapshot to compare`);
   }
   if (underlay !== undefined && link.mtu > underlay.mtu - VXLAN_IPV4_OVERHEAD) {
     suspect(
@@ -414,7 +414,10 @@ function checkNetns(cluster: ClusterState, at: NetnsRef, subjects: Subjects): Su
     suspect(check, 'critical', 'AddressMissing', `${at.id} holds no address ${formatIp(lease.publicIp)}, the public-ip of ${lease.summary}: the other nodes send its traffic there`);
   }
   if (check.mode === 'vxlan') {
-    const peers = leases.filter((l) => l.node !== at.nodeName).map((l) => nodeState(cluster, l.node)).filter((s): s is NetnsState => s !== undefined);
+    // Compared with the other end's node only: reading every node's dumps would make a diagnosis
+    // cost as much as the cluster is large.
+    const ends = new Set([subjects.source?.nodeName, subjects.destination?.nodeName].filter((n): n is string => n !== undefined && n !== at.nodeName));
+    const peers = [...ends].map((n) => nodeState(cluster, n)).filter((s): s is NetnsState => s !== undefined);
     const dev = checkVxlanDevice(check, peers);
     checkBridge(check, dev === undefined ? undefined : { name: `${dev.name} on ${at.id}`, mtu: dev.mtu });
     checkRoutes(check, vxlanDeviceName(lease?.vni));
