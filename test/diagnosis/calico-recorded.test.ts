@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { diagnose, type ClusterState, type Diagnosis, type DiagnosisQuery, type NetnsDumps, type Suspicion } from '../../src/diagnosis/index.js';
 import { calicoPlugin, calicoVethName } from '../../src/diagnosis/plugins/calico.js';
 import { CALICO_NODE_PORT, CALICO_POD_PORT, POLICY } from '../support/calico-cluster.js';
-import { loadRecordedCluster } from '../support/recorded-cluster.js';
+import { deferAllNetns, loadRecordedCluster } from '../support/recorded-cluster.js';
 import { withoutProviderNote } from '../support/provider-note.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -336,3 +336,11 @@ describe.each<[string, Broken]>([
     if (broken.verdict !== undefined) expect(d.verdict).toBe(broken.verdict);
   });
 });
+
+describe('checks on namespaces parsed on demand (as from real snapshots)', () => {
+  it('the pod check still finds a missing default route via 169.254.1.1', () => {
+    const d = run(deferAllNetns(loadRecordedCluster(BGP, editJson('pods/pod1', 'routes', dropRoute('default')))));
+    expect(d.suspicions.filter((s) => s.node === 'default/pod1' && s.code === 'RouteMissing').map((s) => s.message)).toEqual([expect.stringContaining('no default route via 169.254.1.1')]);
+  });
+});
+

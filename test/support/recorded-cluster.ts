@@ -80,3 +80,14 @@ export function loadRecordedCluster(dir: string, edit: (id: string, dumps: Netns
   };
   return { objects, netns: { nodes: load('nodes'), pods: load('pods') }, cniConfigs: readRecordedCniConfigs(dir) };
 }
+
+/**
+ * The same state with every namespace deferred, as the snapshot adapter makes them (parsed when a
+ * diagnosis first reads them): for tests that a check does not depend on states being parsed up front.
+ */
+export function deferAllNetns(state: ClusterState): ClusterState {
+  const defer = (records: ClusterState['netns']['nodes']): Record<string, NetnsRecord> =>
+    Object.fromEntries(Object.entries(records).map(([id, r]) => [id, r.kind === 'present' ? { kind: 'deferred' as const, load: () => r.state } : r]));
+  return { ...state, netns: { nodes: defer(state.netns.nodes), pods: defer(state.netns.pods) } };
+}
+

@@ -31,7 +31,7 @@ import {
   type Route,
   type RouteDecision,
 } from '../netstack/routing/index.js';
-import type { ClusterState } from './cluster-state.js';
+import { netnsStateOf, type ClusterState } from './cluster-state.js';
 import { ownsAddress, type NetnsState } from './netns-state.js';
 import type { FailureContext, NetnsRef, Plugin, Subjects } from './plugin.js';
 
@@ -196,10 +196,10 @@ interface RemoteNode {
   readonly vxlanLink?: Link;
 }
 
-function remoteNode(cluster: ClusterState, nodes: ReadonlyMap<string, NetnsState>, name: string, podIp: IpAddress): RemoteNode {
+function remoteNode(cluster: ClusterState, nodes: NodeStateOf, name: string, podIp: IpAddress): RemoteNode {
   const node = findNode(cluster, name);
   const annotations = node?.metadata.annotations ?? {};
-  const state = nodes.get(name);
+  const state = nodes(name);
   const vxlanLink = state?.routing.links.get(VXLAN_DEVICE);
   const vxlanAddress = state?.routing.addressesByDev.get(VXLAN_DEVICE)?.find((a) => a.family === 4)?.local;
   const annotated = (key: string): IpAddress | undefined => {
@@ -246,7 +246,7 @@ function clusterNodeAddresses(cluster: ClusterState): Map<string, string> {
   return out;
 }
 
-function checkRemoteWorkload(cluster: ClusterState, at: NetnsRef, nodes: ReadonlyMap<string, NetnsState>, modes: ReadonlySet<CalicoMode>, w: Workload): Suspicion[] {
+function checkRemoteWorkload(cluster: ClusterState, at: NetnsRef, nodes: NodeStateOf, modes: ReadonlySet<CalicoMode>, w: Workload): Suspicion[] {
   const out: Suspicion[] = [];
   const remote = remoteNode(cluster, nodes, w.ref.nodeName, w.ip);
   const podIp = formatIp(w.ip);
@@ -381,17 +381,14 @@ function uplinkOf(cluster: ClusterState, at: NetnsRef): Link | undefined {
 
 // ---- the hooks ------------------------------------------------------------------------------------
 
-function nodeStates(cluster: ClusterState): Map<string, NetnsState> {
-  const out = new Map<string, NetnsState>();
-  for (const [name, record] of Object.entries(cluster.netns.nodes)) if (record.kind === 'present') out.set(name, record.state);
-  return out;
-}
+/** A node's parsed namespace, read only for the nodes a check needs (parsing every node would make a diagnosis cost as much as the cluster). */
+type NodeStateOf = (name: string) => NetnsState | undefined;
 
 /** calico's checks of one netns on the path. */
 export function checkCalicoNetns(cluster: ClusterState, at: NetnsRef, subjects: Subjects): Suspicion[] {
   const node = findNode(cluster, at.nodeName);
-  const nodes = nodeStates(cluster);
-  const host = nodes.get(at.nodeName);
+  const nodes: NodeStateOf = (name) => netnsStateOf(cluster.netns.nodes[name]);
+  const host = nodes(at.nodeName);
   if (at.type === 'pod') return host !== undefined && isCalicoNode(host, node) ? checkPod(at) : [];
   if (!isCalicoNode(at.state, node)) return [];
   const out: Suspicion[] = [];
