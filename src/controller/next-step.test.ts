@@ -35,6 +35,7 @@ describe('decideNextStep', () => {
   it.each<[string, Observations, ReturnType<typeof decideNextStep>]>([
     ['a new diagnosis gets the finalizer first', observe(diagnosis({ finalizers: [] })), { kind: 'add-finalizer' }],
     ['then starts its first run', observe(diagnosis()), { kind: 'start-run' }],
+    ['a stalled diagnosis whose objects now exist runs again', observe(diagnosis({ status: { observedGeneration: 1, phase: 'Failed' } })), { kind: 'start-run' }],
     ['an unknown pod stalls it', observe(diagnosis(), { plan: { kind: 'unresolvable', reason: 'ObjectNotFound', message: 'pod shop/a not found' } }), { kind: 'stall', reason: 'ObjectNotFound', message: 'pod shop/a not found' }],
     ['a running diagnosis creates the collectors it lacks', observe(diagnosis({ status: collecting }), { collectors: [collector('n1', 'Running')] }), { kind: 'create-collectors', nodes: ['n2'] }],
     ['and waits while they work', observe(diagnosis({ status: collecting }), { collectors: [collector('n1', 'Running'), collector('n2', 'Pending')] }), { kind: 'wait', requeueAfterMs: POLL_MS }],

@@ -69,11 +69,16 @@ function intervalMs(d: NetworkDiagnosis): number | undefined {
   return seconds === undefined ? undefined : seconds * 1000;
 }
 
+function requestOf(d: NetworkDiagnosis): { readonly requestedAt?: string } {
+  const requestedAt = d.metadata.annotations?.[ANNOTATION_REQUESTED_AT];
+  return requestedAt !== undefined ? { requestedAt } : {};
+}
+
 /** Why a new run is due, or undefined: the spec changed, a re-run was requested, or the interval passed. */
 function runDue(d: NetworkDiagnosis, now: number): { readonly requestedAt?: string } | undefined {
   const status = d.status;
-  const requestedAt = d.metadata.annotations?.[ANNOTATION_REQUESTED_AT];
-  const withRequest = requestedAt !== undefined ? { requestedAt } : {};
+  const withRequest = requestOf(d);
+  const requestedAt = withRequest.requestedAt;
   if (status?.observedGeneration !== d.metadata.generation || status?.phase === undefined) return withRequest;
   if (requestedAt !== undefined && requestedAt !== status.lastHandledRequestAt) return withRequest;
   const interval = intervalMs(d);
@@ -89,7 +94,8 @@ export function decideNextStep(o: Observations): NextStep {
   if (!finalized) return { kind: 'add-finalizer' };
   if (o.plan.kind === 'unresolvable') return { kind: 'stall', reason: o.plan.reason, message: o.plan.message };
 
-  const due = runDue(d, o.now);
+  // Stalled before (an object missing, say), and resolvable now: run again.
+  const due = d.status?.phase === 'Failed' && d.status.observedGeneration === d.metadata.generation ? { ...requestOf(d) } : runDue(d, o.now);
   const phase = d.status?.phase;
   const running = phase !== undefined && RUNNING_PHASES.has(phase) && d.status?.observedGeneration === d.metadata.generation;
   // A spec change or a new request during a run starts the run again (runDue sees both).

@@ -1,0 +1,307 @@
+// One reconcile of a NetworkDiagnosis: gather the observations decideNextStep needs (the CR, its
+// collector pods, the snapshots that arrived, the nodes the query needs), and carry out the one
+// step it returns. Level-triggered and idempotent: every call recomputes from the API server's
+// state, so a repeated or interrupted reconcile does no harm (a create that finds the name taken is
+// done; a delete of nothing is done). Returns when to look again, or throws (the queue retries
+// with backoff); never both, and never waits.
+//
+// Observations come from fresh API reads in this first version (the CR, the cluster's objects,
+// the collector pods and the snapshot ConfigMaps on every reconcile); the informers' caches
+// will replace the reads later.
+
+import {
+  buildCompletedStatus,
+  buildProgressStatus,
+  buildStalledStatus,
+  formatEndpoint,
+  REASON_CROSS_NAMESPACE_FORBIDDEN,
+  REASON_INVALID_SPEC,
+  REASON_OBJECT_NOT_FOUND,
+  validateSpec,
+  type CollectorStatus,
+  type DestinationEndpoint,
+  type NetworkDiagnosis,
+  type NetworkDiagnosisStatus,
+  type SourceEndpoint,
+  type StatusContext,
+} from '../api/v1alpha1/index.js';
+import { buildClusterStateFromSnapshots, type SourcedSnapshot } from '../collector/snapshot-cluster.js';
+import { detectPlugin, diagnose, planCollection, requestedPlugin, type ClusterObjects, type DiagnosisQuery, type QueryEndpoint, type Warning } from '../diagnosis/index.js';
+import type { CollectorPodOptions, CollectorPodRef } from '../kube/collector-pod.js';
+import { decideNextStep, FINALIZER, POLL_MS, type CollectorObservation, type CollectorPhase, type NextStep, type Observations } from './next-step.js';
+
+export interface DiagnosisRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** A collector pod as the API server shows it. */
+export interface CollectorPodView {
+  readonly node: string;
+  readonly pod: string;
+  readonly phase: string;
+  readonly problem?: string;
+  /** ms since the epoch. */
+  readonly createdAt: number;
+  /** Being deleted (a previous run's, or a cleanup's): a leftover, no longer a collector of the run. */
+  readonly terminating?: boolean;
+}
+
+/** What the reconciler reads and writes in the API server (kube/diagnosis-client.ts, collector-client.ts, cluster-reader.ts). */
+export interface ReconcilerKube {
+  /** The CR, or undefined when it does not exist. */
+  getDiagnosis(namespace: string, name: string): Promise<NetworkDiagnosis | undefined>;
+  /** Replaces metadata.finalizers (a merge patch conditional on the resourceVersion read). */
+  setFinalizers(diagnosis: NetworkDiagnosis, finalizers: readonly string[]): Promise<void>;
+  /** Writes the status when it differs from the one read. */
+  writeStatus(diagnosis: NetworkDiagnosis, desired: NetworkDiagnosisStatus): Promise<boolean>;
+  readClusterObjects(): Promise<ClusterObjects>;
+  listCollectors(namespace: string, diagnosis: DiagnosisRef): Promise<readonly CollectorPodView[]>;
+  /** The node's pod-list ConfigMap, then its collector pod; existing already is fine. */
+  createCollector(options: CollectorPodOptions): Promise<void>;
+  /** Every collector pod and pod-list ConfigMap of the diagnosis. */
+  deleteCollectors(namespace: string, diagnosis: DiagnosisRef): Promise<void>;
+  listSnapshots(namespace: string, diagnosis: DiagnosisRef): Promise<{ readonly complete: readonly string[]; readonly present: boolean }>;
+  readSnapshot(namespace: string, diagnosis: DiagnosisRef, node: string): Promise<SourcedSnapshot>;
+  deleteSnapshots(namespace: string, diagnosis: DiagnosisRef): Promise<void>;
+}
+
+/** What a reconcile did, for the log. */
+export interface ReconcileEvent {
+  readonly key: string;
+  readonly step: NextStep['kind'] | 'gone';
+  readonly message?: string;
+}
+
+export interface ReconcilerDeps {
+  readonly kube: ReconcilerKube;
+  /** Where collectors, their pod lists and the snapshots live. */
+  readonly operatorNamespace: string;
+  readonly collectorImage: string;
+  readonly serviceAccountName: string;
+  /** The agent's whole-run deadline (`netdiag collect --timeout`). */
+  readonly collectorTimeoutSeconds: number;
+  readonly commandTimeoutSeconds: number;
+  /** A collector that has not delivered this long after its creation has failed. */
+  readonly collectorDeadlineMs: number;
+  /** Whether a diagnosis may name pods and services of other namespaces (DESIGN §3); default no. */
+  readonly allowCrossNamespace?: boolean;
+  /** ms since the epoch. */
+  now(): number;
+  log(event: ReconcileEvent): void;
+}
+
+export interface ReconcileResult {
+  readonly requeueAfterMs?: number;
+}
+
+type Resolved = { readonly kind: 'query'; readonly query: DiagnosisQuery } | { readonly kind: 'unresolvable'; readonly reason: string; readonly message: string };
+
+function endpointOf(e: SourceEndpoint | DestinationEndpoint, namespace: string): QueryEndpoint {
+  if (e.pod !== undefined) return { kind: 'pod', namespace: e.pod.namespace ?? namespace, name: e.pod.name };
+  if (e.service !== undefined) return { kind: 'service', namespace: e.service.namespace ?? namespace, name: e.service.name };
+  if (e.node !== undefined) return { kind: 'node', name: e.node.name };
+  return { kind: 'ip', ip: e.ip ?? '' };
+}
+
+/** The engine's query for the spec: pods and services default to the CR's namespace; another one is refused unless allowed. */
+export function resolveQuery(d: NetworkDiagnosis, allowCrossNamespace: boolean): Resolved {
+  const problems = validateSpec(d.spec);
+  if (problems.length > 0) return { kind: 'unresolvable', reason: REASON_INVALID_SPEC, message: problems.map((p) => `${p.field}: ${p.message}`).join('; ') };
+  const own = d.metadata.namespace ?? 'default';
+  const source = endpointOf(d.spec.source, own);
+  const destination = endpointOf(d.spec.destination, own);
+  if (!allowCrossNamespace) {
+    for (const [role, e] of [['source', source], ['destination', destination]] as const) {
+      if ((e.kind === 'pod' || e.kind === 'service') && e.namespace !== own) {
+        return {
+          kind: 'unresolvable',
+          reason: REASON_CROSS_NAMESPACE_FORBIDDEN,
+          message: `the ${role} ${e.kind} ${e.namespace}/${e.name} is in another namespace than the diagnosis (${own}), and the operator does not allow cross-namespace references`,
+        };
+      }
+    }
+  }
+  return { kind: 'query', query: { source, destination, port: d.spec.port ?? 0, protocol: d.spec.protocol } };
+}
+
+/** The nodes to collect, or why the query cannot be placed (an object that does not exist). */
+function planOf(objects: ClusterObjects | undefined, resolved: Resolved): Observations['plan'] {
+  if (resolved.kind === 'unresolvable') return resolved;
+  if (objects === undefined) return { kind: 'nodes', nodes: [] };
+  const plan = planCollection(objects, resolved.query);
+  const unknown = plan.warnings.filter((w) => w.code === 'unknown-object');
+  if (unknown.length > 0) return { kind: 'unresolvable', reason: REASON_OBJECT_NOT_FOUND, message: unknown.map((w) => w.message).join('; ') };
+  return { kind: 'nodes', nodes: plan.nodes.map((n) => n.name) };
+}
+
+const PHASES: readonly CollectorPhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'];
+
+function observation(pod: CollectorPodView): CollectorObservation {
+  const phase = PHASES.find((p) => p === pod.phase) ?? 'Unknown';
+  return { node: pod.node, pod: pod.pod, phase, createdAt: pod.createdAt, ...(pod.problem !== undefined ? { problem: pod.problem } : {}) };
+}
+
+function collectorStatuses(collectors: readonly CollectorObservation[], snapshots: ReadonlySet<string>, failed: ReadonlyMap<string, string> = new Map()): CollectorStatus[] {
+  return [...collectors]
+    .sort((a, b) => a.node.localeCompare(b.node))
+    .map((c) => {
+      const message = failed.get(c.node) ?? (snapshots.has(c.node) ? 'snapshot delivered' : c.problem);
+      return { node: c.node, pod: c.pod, state: c.phase, ...(message !== undefined ? { message } : {}) };
+    });
+}
+
+function parseKey(key: string): DiagnosisRef | undefined {
+  const slash = key.indexOf('/');
+  if (slash <= 0 || slash === key.length - 1) return undefined;
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export async function reconcile(key: string, deps: ReconcilerDeps): Promise<ReconcileResult> {
+  const ref = parseKey(key);
+  if (ref === undefined) throw new Error(`reconcile: ${JSON.stringify(key)} is not a namespace/name key`);
+  const { kube, operatorNamespace: opNs } = deps;
+  const d = await kube.getDiagnosis(ref.namespace, ref.name);
+  if (d === undefined) {
+    deps.log({ key, step: 'gone' });
+    return {};
+  }
+
+  const [pods, snapshotList] = await Promise.all([kube.listCollectors(opNs, ref), kube.listSnapshots(opNs, ref)]);
+  // A terminating pod belongs to no run (its name is freed for the next one); it is a leftover until gone.
+  const collectors = pods.filter((p) => p.terminating !== true).map(observation);
+  const snapshots = new Set(snapshotList.complete);
+  // decideNextStep consults the plan only for a finalized object not being deleted: the cluster's
+  // objects are not read (and cannot block a cleanup) otherwise.
+  const needsPlan = d.metadata.deletionTimestamp === undefined && (d.metadata.finalizers ?? []).includes(FINALIZER);
+  const resolved = resolveQuery(d, deps.allowCrossNamespace ?? false);
+  const objects = needsPlan && resolved.kind === 'query' ? await kube.readClusterObjects() : undefined;
+  const plan: Observations['plan'] = needsPlan ? planOf(objects, resolved) : { kind: 'nodes', nodes: [] };
+  const now = deps.now();
+  const step = decideNextStep({ diagnosis: d, plan, collectors, snapshots, leftovers: pods.length > 0 || snapshotList.present, now, collectorDeadlineMs: deps.collectorDeadlineMs });
+
+  const ctx = (lastHandledRequestAt?: string): StatusContext => ({
+    generation: d.metadata.generation ?? 0,
+    now: new Date(now).toISOString(),
+    source: formatEndpoint(d.spec.source, ref.namespace),
+    destination: formatEndpoint(d.spec.destination, ref.namespace),
+    ...(lastHandledRequestAt !== undefined ? { lastHandledRequestAt } : {}),
+  });
+  const removeRun = async (): Promise<void> => {
+    await kube.deleteCollectors(opNs, ref);
+    await kube.deleteSnapshots(opNs, ref);
+  };
+
+  switch (step.kind) {
+    case 'add-finalizer':
+      await kube.setFinalizers(d, [...(d.metadata.finalizers ?? []), FINALIZER]);
+      deps.log({ key, step: step.kind });
+      return {};
+    case 'clean-up':
+      if (pods.length > 0 || snapshotList.present) await removeRun();
+      if (step.removeFinalizer) {
+        await kube.setFinalizers(d, (d.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+        deps.log({ key, step: step.kind, message: 'finalizer removed' });
+        return {};
+      }
+      deps.log({ key, step: step.kind, message: `deleting ${pods.length} collector pod(s) and the snapshots` });
+      // Pods terminate on their nodes: their deletion events wake this key; the poll is a fallback.
+      return { requeueAfterMs: POLL_MS };
+    case 'stall':
+      await kube.writeStatus(d, buildStalledStatus(d.status, { ...ctx(), reason: step.reason, message: step.message }));
+      deps.log({ key, step: step.kind, message: `${step.reason}: ${step.message}` });
+      return {};
+    case 'start-run':
+      await removeRun();
+      await kube.writeStatus(d, buildProgressStatus(d.status, 'Pending', [], ctx(step.requestedAt)));
+      deps.log({ key, step: step.kind });
+      return {};
+    case 'create-collectors': {
+      const byNode = new Map<string, CollectorPodRef[]>();
+      for (const pod of objects?.pods ?? []) {
+        const node = pod.spec.nodeName;
+        if (node === undefined || !step.nodes.includes(node)) continue;
+        const ips = (pod.status?.podIPs ?? []).map((p) => p.ip);
+        const podIps = ips.length > 0 ? ips : pod.status?.podIP !== undefined ? [pod.status.podIP] : [];
+        const entry: CollectorPodRef = {
+          namespace: pod.metadata.namespace ?? 'default',
+          name: pod.metadata.name,
+          ...(pod.metadata.uid !== undefined ? { uid: pod.metadata.uid } : {}),
+          ips: podIps,
+          ...(pod.spec.hostNetwork === true ? { hostNetwork: true } : {}),
+        };
+        byNode.set(node, [...(byNode.get(node) ?? []), entry]);
+      }
+      for (const node of step.nodes) {
+        await kube.createCollector({
+          diagnosis: { namespace: ref.namespace, name: ref.name, uid: d.metadata.uid ?? '' },
+          node,
+          namespace: opNs,
+          image: deps.collectorImage,
+          serviceAccountName: deps.serviceAccountName,
+          timeoutSeconds: deps.collectorTimeoutSeconds,
+          commandTimeoutSeconds: deps.commandTimeoutSeconds,
+          pods: byNode.get(node) ?? [],
+        });
+      }
+      const created = step.nodes.map((node) => ({ node, state: 'Pending' }));
+      const known = collectorStatuses(collectors, snapshots);
+      await kube.writeStatus(d, buildProgressStatus(d.status, 'Collecting', [...known, ...created].sort((a, b) => a.node.localeCompare(b.node)), ctx()));
+      deps.log({ key, step: step.kind, message: `collectors started on ${step.nodes.join(', ')}` });
+      return { requeueAfterMs: POLL_MS };
+    }
+    case 'wait':
+      await kube.writeStatus(d, buildProgressStatus(d.status, 'Collecting', collectorStatuses(collectors, snapshots), ctx()));
+      return { requeueAfterMs: step.requeueAfterMs };
+    case 'diagnose':
+      await runDiagnosis(d, ref, step, objects, collectors, snapshots, ctx(), resolved, deps);
+      await removeRun();
+      deps.log({ key, step: step.kind });
+      return {};
+    case 'remove-leftovers':
+      await removeRun();
+      deps.log({ key, step: step.kind });
+      return {};
+    case 'idle':
+      return step.requeueAfterMs !== undefined ? { requeueAfterMs: step.requeueAfterMs } : {};
+    default: {
+      const unhandled: never = step;
+      throw new Error(`unhandled step: ${JSON.stringify(unhandled)}`);
+    }
+  }
+}
+
+/** Reads the snapshots that arrived, simulates the packet through them and writes the verdict. */
+async function runDiagnosis(
+  d: NetworkDiagnosis,
+  ref: DiagnosisRef,
+  step: Extract<NextStep, { kind: 'diagnose' }>,
+  objects: ClusterObjects | undefined,
+  collectors: readonly CollectorObservation[],
+  delivered: ReadonlySet<string>,
+  ctx: StatusContext,
+  resolved: Resolved,
+  deps: ReconcilerDeps,
+): Promise<void> {
+  // decideNextStep diagnoses only with a plan, which needs both the query and the objects.
+  if (objects === undefined || resolved.kind !== 'query') throw new Error(`diagnose ${ref.namespace}/${ref.name}: no query or cluster objects`);
+  const failed = new Map(step.failed.map((f) => [f.node, f.reason]));
+  const snapshots = new Map<string, SourcedSnapshot>();
+  for (const node of step.snapshots) {
+    try {
+      snapshots.set(node, await deps.kube.readSnapshot(deps.operatorNamespace, ref, node));
+    } catch (error) {
+      // A snapshot that cannot be read back (corrupt, another schema version) is the collector's failure.
+      failed.set(node, `its snapshot cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  const { state, warnings: snapshotWarnings } = buildClusterStateFromSnapshots(objects, snapshots, failed);
+  const requested = d.spec.network?.plugin;
+  const chosen = requested !== undefined && requested !== 'auto' ? requestedPlugin(requested) : undefined;
+  const plugin = chosen ?? detectPlugin(state);
+  const unknownPlugin: Warning[] = requested !== undefined && requested !== 'auto' && chosen === undefined ? [{ code: 'plugin-unknown', message: `spec.network.plugin ${requested} is not a plugin netdiag knows; detected ${plugin.name}` }] : [];
+  const result = diagnose(state, resolved.query, { plugins: plugin.name === 'generic' ? [] : [plugin.plugin] });
+  const diagnosis = { ...result, warnings: [...result.warnings, ...unknownPlugin, ...plugin.warnings, ...snapshotWarnings] };
+  const previous = { ...(d.status ?? {}), collectors: collectorStatuses(collectors, delivered, failed) };
+  await deps.kube.writeStatus(d, buildCompletedStatus(previous, diagnosis, ctx));
+}

@@ -1,0 +1,280 @@
+// The NetworkDiagnosis reconciler on a real kube-apiserver + etcd with the CRD: reconcile is
+// called repeatedly, as the work queue would, and the API state is checked after each call. No
+// kubelet runs, so the test plays it: Nodes and Pods (with their IPs, through /status), the
+// collectors' snapshots (written as the agent would) and their phases; and it confirms the
+// deletion of a terminating collector pod, as a kubelet does once the container is gone.
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type NetworkDiagnosis } from '../../src/api/v1alpha1/index.js';
+import { SNAPSHOT_KIND, SNAPSHOT_SCHEMA_VERSION, type JsonItem, type NetstackCapture, type Snapshot, type TextItem } from '../../src/collector/snapshot.js';
+import { packSnapshot } from '../../src/collector/snapshot-pack.js';
+import { reconcile, type ReconcileEvent, type ReconcilerDeps, type ReconcilerKube } from '../../src/controller/reconciler.js';
+import { FINALIZER } from '../../src/controller/next-step.js';
+import { coreApi, loadKubeConfig } from '../../src/kube/client.js';
+import { collectorSelector } from '../../src/kube/collector-client.js';
+import { createKubeAccess } from '../../src/kube/kube-access.js';
+import { snapshotSelector, writeSnapshotConfigMaps } from '../../src/kube/snapshot-configmaps.js';
+import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
+import { installNetworkDiagnosisCrd } from '../support/crd.js';
+import { describeAsRoot } from '../support/root.js';
+
+const OPERATOR_NS = 'netdiag-system';
+const NS = 'shop';
+const NODES = [
+  { name: 'node-1', ip: '192.0.2.11' },
+  { name: 'node-2', ip: '192.0.2.12' },
+];
+const PODS = [
+  { name: 'client', node: 'node-1', ip: '10.244.1.5' },
+  { name: 'server', node: 'node-2', ip: '10.244.2.7' },
+];
+const SPEC = { source: { pod: { name: 'client' } }, destination: { pod: { name: 'server' } }, port: 8080, protocol: 'TCP' };
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+const text = (command: string, output: string): TextItem => ({ command: command.split(' '), exitCode: 0, output });
+const json = (command: string, data: unknown): JsonItem => ({ command: command.split(' '), exitCode: 0, data });
+const skipped = (command: string): TextItem => ({ command: command.split(' '), exitCode: null, skipped: 'nothing to dump' });
+
+/** A node's host namespace with its uplink, address and routes; no pod namespace was found. */
+function hostNetstack(ip: string): NetstackCapture {
+  return {
+    links: json('ip -j -d link show', [
+      { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, operstate: 'UNKNOWN', link_type: 'loopback' },
+      { ifindex: 2, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, operstate: 'UP', link_type: 'ether', address: '02:00:00:00:00:01' },
+    ]),
+    addresses: json('ip -j -d address show', [
+      { ifindex: 1, ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host' }] },
+      { ifindex: 2, ifname: 'eth0', addr_info: [{ family: 'inet', local: ip, prefixlen: 24, scope: 'global' }] },
+    ]),
+    routes: json('ip -j -d route show table all', [{ dst: '192.0.2.0/24', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: ip, table: 'main', type: 'unicast', flags: [] }]),
+    rules: json('ip -j -d rule show', [
+      { priority: 0, src: 'all', table: 'local' },
+      { priority: 32766, src: 'all', table: 'main' },
+      { priority: 32767, src: 'all', table: 'default' },
+    ]),
+    rules6: json('ip -6 -j -d rule show', []),
+    neighbors: json('ip -j -d neighbour show', []),
+    fdb: skipped('bridge -j fdb show'),
+    sysctls: text('sysctl net.ipv4.ip_forward', 'net.ipv4.ip_forward = 1\n'),
+    iptables: { legacy: skipped('iptables-legacy-save'), nft: skipped('iptables-nft-save'), backends: [] },
+    ip6tables: { legacy: skipped('ip6tables-legacy-save'), nft: skipped('ip6tables-nft-save'), backends: [] },
+    nftChains: text('nft list chains', ''),
+    nftables: { command: ['nft', '-j', 'list', 'ruleset'], exitCode: null, skipped: 'no table' },
+    ipset: text('ipset save', ''),
+    ipvs: skipped('ipvsadm -Save -n'),
+    sockets: { listening: text('ss -t -u -l -n -e', ''), owners: [] },
+  };
+}
+
+function snapshotOf(node: string, ip: string): Snapshot {
+  const at = '2026-01-01T00:00:00.000Z';
+  return {
+    schemaVersion: SNAPSHOT_SCHEMA_VERSION,
+    kind: SNAPSHOT_KIND,
+    node: { name: node, hostname: node, kernel: { release: '6.8.0', version: '#1 SMP', machine: 'x86_64' } },
+    agent: { version: 'test', deadlineMs: 60_000, commandTimeoutMs: 10_000, parallelism: 4 },
+    startedAt: at,
+    completedAt: at,
+    durationMs: 1,
+    complete: true,
+    discovery: { method: 'proc', namespacesFound: 1, processesScanned: 1, durationMs: 1 },
+    tools: {},
+    cni: { configDir: '/etc/cni/net.d', configFiles: [], records: [] },
+    namespaces: [{ kind: 'host', netns: { inode: 4026531840, path: '/proc/1/ns/net', foundBy: ['host'] }, netstack: hostNetstack(ip) }],
+    podsNotFound: [],
+    hostNetworkPods: [],
+    unmatchedNamespaces: [],
+    warnings: [],
+  };
+}
+
+describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
+  let cp: ControlPlane;
+  let core: CoreV1Api;
+  let custom: CustomObjectsApi;
+  let deps: ReconcilerDeps;
+  const events: ReconcileEvent[] = [];
+
+  beforeAll(async () => {
+    cp = await startControlPlane({ log: (line) => process.stderr.write(`control-plane: ${line}\n`) });
+    const { config } = loadKubeConfig({ kubeconfig: cp.adminKubeconfig });
+    core = coreApi(config);
+    custom = config.makeApiClient(CustomObjectsApi);
+    await core.createNamespace({ body: { metadata: { name: OPERATOR_NS, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } });
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+    await core.createNamespacedServiceAccount({ namespace: OPERATOR_NS, body: { metadata: { name: 'netdiag-collector' } } });
+    await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'default' } } });
+    await installNetworkDiagnosisCrd(cp, NS);
+    for (const node of NODES) {
+      await core.createNode({ body: { metadata: { name: node.name } } });
+      await core.patchNodeStatus({ name: node.name, body: { status: { addresses: [{ type: 'InternalIP', address: node.ip }] } } }, mergePatch);
+    }
+    for (const pod of PODS) {
+      await core.createNamespacedPod({ namespace: NS, body: { metadata: { name: pod.name, labels: { app: pod.name } }, spec: { nodeName: pod.node, automountServiceAccountToken: false, containers: [{ name: 'app', image: 'app:1' }] } } });
+      await core.patchNamespacedPodStatus({ namespace: NS, name: pod.name, body: { status: { phase: 'Running', podIP: pod.ip, podIPs: [{ ip: pod.ip }] } } }, mergePatch);
+    }
+    const kube: ReconcilerKube = createKubeAccess(config);
+    deps = {
+      kube,
+      operatorNamespace: OPERATOR_NS,
+      collectorImage: 'netdiag:test',
+      serviceAccountName: 'netdiag-collector',
+      collectorTimeoutSeconds: 60,
+      commandTimeoutSeconds: 10,
+      collectorDeadlineMs: 10 * 60_000,
+      now: () => Date.now(),
+      log: (event) => events.push(event),
+    };
+  }, 30 * 60_000);
+
+  afterAll(async () => {
+    await cp?.stop();
+  }, 60_000);
+
+  const key = (name: string): string => `${NS}/${name}`;
+  const get = async (name: string): Promise<NetworkDiagnosis> => (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name })) as NetworkDiagnosis;
+  const apply = (name: string, spec: object = SPEC): Promise<unknown> =>
+    custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec } });
+  const collectorPods = async (name: string): Promise<V1Pod[]> => (await core.listNamespacedPod({ namespace: OPERATOR_NS, labelSelector: collectorSelector({ namespace: NS, name }) })).items;
+  const collectorConfigMaps = async (name: string): Promise<string[]> =>
+    (await core.listNamespacedConfigMap({ namespace: OPERATOR_NS, labelSelector: collectorSelector({ namespace: NS, name }) })).items.map((cm) => cm.metadata?.name ?? '');
+  const snapshotConfigMaps = async (name: string): Promise<number> => (await core.listNamespacedConfigMap({ namespace: OPERATOR_NS, labelSelector: snapshotSelector({ namespace: NS, name }) })).items.length;
+  const condition = (d: NetworkDiagnosis, type: string): { status?: string; reason?: string; message?: string } => d.status?.conditions?.find((c) => c.type === type) ?? {};
+  const setPhase = async (pod: string, status: object): Promise<void> => {
+    await core.patchNamespacedPodStatus({ namespace: OPERATOR_NS, name: pod, body: { status } }, mergePatch);
+  };
+  const podOn = (pods: V1Pod[], node: string): string => pods.find((p) => p.spec?.nodeName === node)?.metadata?.name ?? '';
+
+  /** Reconciles until collectors run on both nodes: finalizer, start-run, create-collectors. */
+  async function startCollectors(name: string): Promise<V1Pod[]> {
+    await apply(name);
+    for (let i = 0; i < 3; i++) await reconcile(key(name), deps);
+    const pods = await collectorPods(name);
+    expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual(['node-1', 'node-2']);
+    return pods;
+  }
+
+  it('runs a diagnosis: finalizer, Pending, one collector per node, then the verdict, and cleans up', async () => {
+    await apply('web-to-db');
+    expect(await reconcile(key('web-to-db'), deps)).toEqual({});
+    expect((await get('web-to-db')).metadata.finalizers).toEqual([FINALIZER]);
+
+    expect(await reconcile(key('web-to-db'), deps)).toEqual({});
+    const pending = await get('web-to-db');
+    expect(pending.status?.phase).toBe('Pending');
+    expect(pending.status?.observedGeneration).toBe(pending.metadata.generation);
+    expect(condition(pending, 'Ready').status).toBe('False');
+    expect(await collectorPods('web-to-db')).toEqual([]);
+
+    const created = await reconcile(key('web-to-db'), deps);
+    expect(created.requeueAfterMs).toBeGreaterThan(0);
+    const pods = await collectorPods('web-to-db');
+    expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual(['node-1', 'node-2']);
+    for (const pod of pods) {
+      expect(pod.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'netdiag', 'app.kubernetes.io/component': 'collector', 'netdiag.io/diagnosis': `${NS}.web-to-db`, 'netdiag.io/node': pod.spec?.nodeName });
+      expect(pod.spec?.serviceAccountName).toBe('netdiag-collector');
+      expect(pod.spec?.containers[0]?.image).toBe('netdiag:test');
+    }
+    const podLists = await core.listNamespacedConfigMap({ namespace: OPERATOR_NS, labelSelector: collectorSelector({ namespace: NS, name: 'web-to-db' }) });
+    expect(podLists.items.map((cm) => cm.metadata?.name).sort()).toEqual(pods.map((p) => `${p.metadata?.name}-pods`).sort());
+    const node1List = podLists.items.find((cm) => cm.metadata?.labels?.['netdiag.io/node'] === 'node-1');
+    expect(JSON.parse(node1List?.data?.['pods.json'] ?? '[]')).toEqual([expect.objectContaining({ namespace: NS, name: 'client', ips: ['10.244.1.5'] })]);
+    const collecting = await get('web-to-db');
+    expect(collecting.status?.phase).toBe('Collecting');
+    expect(collecting.status?.collectors?.map((c) => c.node)).toEqual(['node-1', 'node-2']);
+
+    // Collectors at work: a second reconcile waits and creates nothing more.
+    const waiting = await reconcile(key('web-to-db'), deps);
+    expect(waiting.requeueAfterMs).toBeGreaterThan(0);
+    expect((await collectorPods('web-to-db')).map((p) => p.metadata?.name).sort()).toEqual(pods.map((p) => p.metadata?.name).sort());
+    expect(await collectorConfigMaps('web-to-db')).toHaveLength(2);
+
+    // The collectors deliver and end.
+    for (const node of NODES) {
+      await writeSnapshotConfigMaps(core, { namespace: OPERATOR_NS, diagnosis: { namespace: NS, name: 'web-to-db' }, node: node.name }, packSnapshot(JSON.stringify(snapshotOf(node.name, node.ip))));
+      await setPhase(podOn(pods, node.name), { phase: 'Succeeded' });
+    }
+    expect(await reconcile(key('web-to-db'), deps)).toEqual({});
+    const done = await get('web-to-db');
+    expect(done.status?.phase).toBe('Completed');
+    expect(condition(done, 'Ready')).toMatchObject({ status: 'True', reason: 'Completed' });
+    expect(done.status?.completionTime).toBeDefined();
+    // The snapshots hold the hosts only: the client pod's namespace was not found, which the verdict says.
+    expect(done.status?.verdict).toBe('Inconclusive');
+    expect(condition(done, 'Reachable')).toMatchObject({ status: 'Unknown', reason: 'Inconclusive' });
+    expect(done.status?.suspicions).toEqual([expect.objectContaining({ code: 'SnapshotIncomplete', node: `${NS}/client` })]);
+    expect(done.status?.suspicions?.[0]?.message).toContain('snapshot');
+    expect(done.status?.collectors?.map((c) => [c.node, c.state, c.message])).toEqual([
+      ['node-1', 'Succeeded', 'snapshot delivered'],
+      ['node-2', 'Succeeded', 'snapshot delivered'],
+    ]);
+    expect(await collectorPods('web-to-db')).toEqual([]);
+    expect(await collectorConfigMaps('web-to-db')).toEqual([]);
+    expect(await snapshotConfigMaps('web-to-db')).toBe(0);
+
+    // Finished, no interval: nothing more to do.
+    expect(await reconcile(key('web-to-db'), deps)).toEqual({});
+    expect((await get('web-to-db')).status?.phase).toBe('Completed');
+  });
+
+  it.each([
+    ['an unknown pod', 'ghost', { ...SPEC, source: { pod: { name: 'nobody' } } }, 'ObjectNotFound', `the source pod ${NS}/nobody does not exist`],
+    ['a pod of another namespace', 'elsewhere', { ...SPEC, destination: { pod: { namespace: 'other', name: 'server' } } }, 'CrossNamespaceForbidden', 'the destination pod other/server is in another namespace'],
+  ])('stalls on %s, creates nothing and does not retry', async (_what, name, spec, reason, message) => {
+    await apply(name, spec);
+    await reconcile(key(name), deps);
+    expect(await reconcile(key(name), deps)).toEqual({});
+    const stalled = await get(name);
+    expect(stalled.status?.phase).toBe('Failed');
+    expect(condition(stalled, 'Stalled')).toMatchObject({ status: 'True', reason });
+    expect(condition(stalled, 'Stalled').message).toContain(message);
+    expect(condition(stalled, 'Ready')).toMatchObject({ status: 'False', reason });
+    expect(await collectorPods(name)).toEqual([]);
+    // Again: the same status, nothing written.
+    const version = stalled.metadata.resourceVersion;
+    expect(await reconcile(key(name), deps)).toEqual({});
+    expect((await get(name)).metadata.resourceVersion).toBe(version);
+  });
+
+  it('deletes the collectors and their ConfigMaps of a diagnosis deleted mid-collection, then lets it go', async () => {
+    const pods = await startCollectors('dropped');
+    await writeSnapshotConfigMaps(core, { namespace: OPERATOR_NS, diagnosis: { namespace: NS, name: 'dropped' }, node: 'node-1' }, packSnapshot(JSON.stringify(snapshotOf('node-1', '192.0.2.11'))));
+    await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name: 'dropped' });
+    expect((await get('dropped')).metadata.deletionTimestamp).toBeDefined();
+
+    const first = await reconcile(key('dropped'), deps);
+    expect(first.requeueAfterMs).toBeGreaterThan(0);
+    expect(await collectorConfigMaps('dropped')).toEqual([]);
+    expect(await snapshotConfigMaps('dropped')).toBe(0);
+    // Bound to a node, the pods terminate gracefully: they are kept until their kubelet confirms.
+    const terminating = await collectorPods('dropped');
+    expect(terminating.every((p) => p.metadata?.deletionTimestamp !== undefined)).toBe(true);
+    expect((await get('dropped')).metadata.finalizers).toEqual([FINALIZER]);
+
+    // The kubelet's part: the containers are gone.
+    for (const pod of pods) await core.deleteNamespacedPod({ namespace: OPERATOR_NS, name: pod.metadata?.name ?? '', gracePeriodSeconds: 0 });
+    expect(await reconcile(key('dropped'), deps)).toEqual({});
+    await expect(get('dropped')).rejects.toMatchObject({ code: 404 });
+    expect(await reconcile(key('dropped'), deps)).toEqual({});
+  });
+
+  it('names a failed collector: CollectorFailed on its node and an Inconclusive verdict', async () => {
+    const pods = await startCollectors('half');
+    await writeSnapshotConfigMaps(core, { namespace: OPERATOR_NS, diagnosis: { namespace: NS, name: 'half' }, node: 'node-2' }, packSnapshot(JSON.stringify(snapshotOf('node-2', '192.0.2.12'))));
+    await setPhase(podOn(pods, 'node-2'), { phase: 'Succeeded' });
+    await setPhase(podOn(pods, 'node-1'), { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
+
+    expect(await reconcile(key('half'), deps)).toEqual({});
+    const done = await get('half');
+    expect(done.status?.phase).toBe('Completed');
+    expect(done.status?.verdict).toBe('Inconclusive');
+    expect(condition(done, 'Ready').status).toBe('True');
+    const failed = done.status?.suspicions?.find((s) => s.code === 'CollectorFailed');
+    expect(failed).toMatchObject({ node: `${NS}/client` });
+    expect(failed?.message).toContain(`collector ${podOn(pods, 'node-1')} failed: DeadlineExceeded`);
+    expect(done.status?.collectors?.find((c) => c.node === 'node-1')).toMatchObject({ state: 'Failed', message: expect.stringContaining('DeadlineExceeded') });
+    expect(await collectorPods('half')).toEqual([]);
+    expect(await collectorConfigMaps('half')).toEqual([]);
+    expect(await snapshotConfigMaps('half')).toBe(0);
+  });
+});
