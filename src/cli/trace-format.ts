@@ -59,6 +59,20 @@ function stepLine(step: TraceStep): string | undefined {
       return `  routing (${step.stage}): ${routeText(step.decision)}${step.note ? `   # ${step.note}` : ''}`;
     case 'skip':
       return undefined;
+    case 'nft':
+      return nftStepLine(step.step);
+  }
+}
+
+function nftStepLine(step: Extract<TraceStep, { kind: 'nft' }>['step']): string | undefined {
+  const where = `${step.hook.padEnd(11)} ${`${step.family} ${step.table}`.padEnd(8)} ${step.chain}`;
+  switch (step.kind) {
+    case 'rule':
+      return `  ${where} handle ${step.handle ?? '?'}: ${step.ruleText}${step.note ? `   # ${step.note}` : ''}`;
+    case 'policy':
+      return `  ${where} policy ${step.policy}`;
+    case 'skip':
+      return undefined;
   }
 }
 

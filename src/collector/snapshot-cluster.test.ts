@@ -52,20 +52,24 @@ describe('buildNetnsDumps', () => {
       { iptables: { legacy: { command: ['iptables-legacy-save'], exitCode: null, skipped: 'no legacy table' }, nft: text('iptables-nft-save', undefined, { error: 'exit status 4: permission denied' }), backends: [] } },
       'the iptables rules could not be read (iptables-nft-save: exit status 4: permission denied)',
     ],
-    [
-      'native nftables chains filter IPv4',
-      { nftables: json('nft -j list ruleset', { nftables: [{ metainfo: {} }, { table: { family: 'ip', name: 'kube-proxy' } }, { chain: { family: 'ip', table: 'kube-proxy', name: 'filter-forward', hook: 'forward' } }] }) },
-      'native nftables chains filter IPv4 packets, which the walk does not simulate: ip kube-proxy filter-forward (hook forward)',
-    ],
   ])('%s: the namespace is not simulated, and says why', (_name, over, reason) => {
     const built = dumpsOf(netstack(over));
     expect(built.kind === 'dumps' ? built.dumps.unsimulated : built).toEqual([reason]);
+  });
+
+  it("passes native nftables chains on to the walk, without iptables-nft's own tables", () => {
+    const native = [{ metainfo: {} }, { table: { family: 'ip', name: 'kube-proxy' } }, { chain: { family: 'ip', table: 'kube-proxy', name: 'filter-forward', hook: 'forward' } }];
+    const iptablesNft = [{ table: { family: 'ip', name: 'nat' } }, { chain: { family: 'ip', table: 'nat', name: 'PREROUTING', hook: 'prerouting' } }];
+    const built = dumpsOf(netstack({ nftables: json('nft -j list ruleset', { nftables: [...native, ...iptablesNft] }) }));
+    expect(built.kind === 'dumps' ? built.dumps.nftables : built).toEqual({ text: JSON.stringify({ nftables: native }), source: 'node1.json (host): nft -j list ruleset' });
+    expect(built.kind === 'dumps' ? built.dumps.unsimulated : built).toBeUndefined();
   });
 
   it("ignores iptables-nft's own tables and the IPv6-only families in the nftables ruleset", () => {
     const nftables = json('nft -j list ruleset', { nftables: [{ chain: { family: 'ip', table: 'nat', name: 'PREROUTING', hook: 'prerouting' } }, { chain: { family: 'ip6', table: 'fw', name: 'in', hook: 'input' } }] });
     const built = dumpsOf(netstack({ nftables }));
     expect(built.kind === 'dumps' ? built.dumps.unsimulated : built).toBeUndefined();
+    expect(built.kind === 'dumps' ? built.dumps.nftables : built).toBeUndefined();
   });
 
   it('a namespace without its routes cannot be diagnosed at all', () => {

@@ -1,7 +1,7 @@
 // From the collector's node snapshots and the cluster's objects to the diagnostor's input. Pure:
 // each namespace becomes a deferred record whose dumps are parsed the first time a diagnosis walks
 // through it; what a snapshot lacks becomes a `missing` record that says why, and what it holds but
-// the walk cannot simulate (a failed iptables dump, native nftables chains) is named on the
+// the walk cannot simulate (a failed iptables dump, both iptables backends) is named on the
 // namespace, which then yields Inconclusive outcomes instead of guessed ones.
 
 import {
@@ -71,7 +71,27 @@ function iptablesDump(netstack: NetstackCapture, label: string, unsimulated: str
 /** The tables iptables-nft creates; any other table with a base chain is native nftables. */
 const IPTABLES_NFT_TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
 
-/** Native nftables base chains on IPv4 hooks (e.g. kube-proxy's nftables mode), which the walk does not simulate. */
+/** Whether an `nft -j` entry (table, chain, rule, set...) belongs to a table iptables-nft created. */
+function isIptablesNftEntry(entry: Record<string, unknown>): boolean {
+  const [kind, value] = Object.entries(entry)[0] ?? [];
+  const object = value as { family?: string; table?: string; name?: string } | undefined;
+  if (object?.family !== 'ip') return false;
+  const table = kind === 'table' ? object.name : object.table;
+  return table !== undefined && IPTABLES_NFT_TABLES.has(table);
+}
+
+/**
+ * The native nftables rule set (e.g. kube-proxy's nftables mode) as the walk reads it: the
+ * `nft -j list ruleset` document without the tables iptables-nft created (their rules are walked
+ * from iptables-save); undefined when no native base chain sits on an IPv4 hook.
+ */
+function nativeNftablesDump(item: JsonItem, source: string): Dump | undefined {
+  if (nativeNftablesChains(item).length === 0) return undefined;
+  const doc = item.data as { nftables: readonly Record<string, unknown>[] };
+  return { text: JSON.stringify({ nftables: doc.nftables.filter((entry) => !isIptablesNftEntry(entry)) }), source };
+}
+
+/** Native nftables base chains on IPv4 hooks. */
 function nativeNftablesChains(item: JsonItem): string[] {
   const doc = item.data as { nftables?: readonly Record<string, unknown>[] } | undefined;
   const chains: string[] = [];
@@ -105,8 +125,7 @@ export function buildNetnsDumps(netstack: NetstackCapture, label: string): { kin
   const unsimulated: string[] = [];
   const warnings: Warning[] = [];
   const iptablesSave = iptablesDump(netstack, label, unsimulated, warnings);
-  const native = nativeNftablesChains(netstack.nftables);
-  if (native.length > 0) unsimulated.push(`native nftables chains filter IPv4 packets, which the walk does not simulate: ${native.join(', ')}`);
+  const nftables = nativeNftablesDump(netstack.nftables, src(netstack.nftables));
 
   const optional = (item: JsonItem): Dump | undefined => {
     const dump = jsonDump(item, src(item));
@@ -128,6 +147,7 @@ export function buildNetnsDumps(netstack: NetstackCapture, label: string): { kin
       routes,
       sysctls,
       iptablesSave,
+      ...(nftables !== undefined ? { nftables } : {}),
       ...(rules !== undefined ? { rules } : {}),
       ...(neighbors !== undefined ? { neighbors } : {}),
       ...(fdb !== undefined ? { fdb } : {}),

@@ -6,7 +6,9 @@
 // forward, then postrouting, fed with the kernel's own dump) is compared with what real TCP
 // connections from a client through the router did: connected (ACCEPT, with the address the
 // backend saw as destination = the DNAT target, and as source = the masquerade address), refused
-// (REJECT) or timed out (DROP).
+// (REJECT) or timed out (DROP). The same comparison is made for the whole host trace (traceHost
+// over the router's own routes, links, addresses and sysctls, with its `nft -j` dump and no
+// iptables rules), which interleaves the base chains with routing.
 //
 //   client (192.168.80.2) ── c0 | r0 (192.168.80.1)  ROUTER  r1 (192.168.81.1) | b0 ── backend
 //                                                                                   (192.168.81.2,
@@ -14,6 +16,8 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { formatIp, parseIp, type IpAddress } from '../../src/diagnosis/model/ip.js';
 import { buildPacket, type Packet } from '../../src/diagnosis/model/packet.js';
+import { buildHostFromDumps } from '../../src/diagnosis/netstack/host-dumps.js';
+import { traceHost } from '../../src/diagnosis/netstack/host-trace.js';
 import { evaluateNftHook, parseNftRuleset, type NftEvalContext, type NftHook, type NftOutcome, type NftRuleset } from '../../src/diagnosis/netstack/nftables/index.js';
 import { addAddress, createNamespace, deleteNamespace, exec, execIn, setSysctl, vethPair } from '../support/netns.js';
 import { probeTcp, startListeners, type Listeners, type TcpProbeResult } from '../support/packet-probe.js';
@@ -237,5 +241,33 @@ describeAsRoot('nftables evaluator against the kernel', () => {
     const predictedSources = [...new Set(predicted.filter((o) => o.verdict === 'ACCEPT').map((o) => formatIp(o.packet.src)))].sort();
     const observedSources = [...new Set(observed.flatMap((o) => (o.source ? [o.source] : [])))].sort();
     expect({ sources: observedSources, context }).toEqual({ sources: predictedSources, context });
+
+    // The host trace, from the router's own dumps, agrees with the kernel too.
+    const dumpOf = async (program: string, args: readonly string[]): Promise<{ text: string; source: string }> => ({
+      text: (await execIn(router, program, args)).stdout,
+      source: `${router}:${program} ${args.join(' ')}`,
+    });
+    const host = buildHostFromDumps({
+      iptablesSave: { text: '', source: `${router}:iptables-save` },
+      routes: await dumpOf('ip', ['-j', '-d', 'route', 'show', 'table', 'all']),
+      links: await dumpOf('ip', ['-j', '-d', 'link']),
+      addresses: await dumpOf('ip', ['-j', 'addr']),
+      sysctls: await dumpOf('sysctl', ['net.ipv4.ip_forward', 'net.ipv4.conf']),
+      nftables: { text: dump.stdout, source: `${router}:nft -j list ruleset` },
+      family: 4,
+    });
+    const traced = traceHost(host.input, { packet, iif: 'r0' });
+    const tracedContext = `${context}\ntraced: ${JSON.stringify(traced.outcomes.map((o) => [o.verdict, o.reason, o.probability]))}`;
+    expect({ verdicts: [...new Set(traced.outcomes.map((o) => o.verdict))], tracedContext }).toEqual({ verdicts: observedVerdicts, tracedContext });
+    expect(traced.outcomes.reduce((sum, o) => sum + o.probability, 0)).toBeCloseTo(1, 9);
+    const accepted = traced.outcomes.filter((o) => o.verdict === 'ACCEPT');
+    expect({ delivery: [...new Set(accepted.map((o) => JSON.stringify(o.delivery)))], tracedContext }).toEqual({
+      delivery: accepted.length === 0 ? [] : [JSON.stringify({ kind: 'transmit', outIface: 'r1' })],
+      tracedContext,
+    });
+    const tracedTargets = [...new Set(accepted.map((o) => `${formatIp(o.packet.dst)}:${o.packet.dport}`))].sort();
+    expect({ targets: tracedTargets, tracedContext }).toEqual({ targets: observedTargets, tracedContext });
+    const tracedSources = [...new Set(accepted.map((o) => formatIp(o.packet.src)))].sort();
+    expect({ sources: tracedSources, tracedContext }).toEqual({ sources: observedSources, tracedContext });
   }, 60_000);
 });

@@ -287,4 +287,5 @@ export const DUMP_FILES: Readonly<Record<RecordedDumpKey, string>> = {
   sysctls: 'sysctl',
   sockets: 'ss',
   ipvsSave: 'ipvsadm-save',
+  nftables: 'nft-ruleset.json',
 };

@@ -241,6 +241,17 @@ function failureSuspicions(ctx: WalkContext, at: NetnsRef, iif: string | undefin
   } else if (last?.kind === 'policy') {
     out.push({ level: 'fatal', node: at.id, code: 'IptablesDrop', message: `iptables ${last.table} ${last.chain} (${last.hook}): policy ${last.policy}, line ${last.line}` });
     cause = { kind: 'netfilter', table: last.table, chain: last.chain, rule: `:${last.chain} ${last.policy}`, target: last.policy };
+  } else if (last?.kind === 'nft' && last.step.kind !== 'skip') {
+    const step = last.step;
+    const where = `nftables table ${step.family} ${step.table} chain ${step.chain} (hook ${step.hook})`;
+    if (step.kind === 'rule') {
+      const verb = step.action.startsWith('reject') ? 'rejects' : 'drops';
+      out.push({ level: 'fatal', node: at.id, code: 'NftablesDrop', message: `${where}, handle ${step.handle ?? '?'} ${verb} the packet: ${step.ruleText}` });
+      cause = { kind: 'netfilter', table: `${step.family} ${step.table}`, chain: step.chain, rule: step.ruleText, target: step.action };
+    } else {
+      out.push({ level: 'fatal', node: at.id, code: 'NftablesDrop', message: `${where}: policy ${step.policy}` });
+      cause = { kind: 'netfilter', table: `${step.family} ${step.table}`, chain: step.chain, rule: `policy ${step.policy}`, target: step.policy };
+    }
   } else if (last?.kind === 'route') {
     const p = outcome.packet;
     const decision = lookupRoute(at.state.routing, {

@@ -6,6 +6,7 @@ import type { Warning } from '../model/warning.js';
 import type { HostTraceInput } from './host-trace.js';
 import { IpsetTable, parseIpsetSave } from './ipset/index.js';
 import { parseIptablesSave } from './netfilter/index.js';
+import { NftParseError, parseNftRuleset } from './nftables/index.js';
 import {
   buildRoutingState,
   buildRoutingSysctls,
@@ -41,6 +42,8 @@ export interface HostDumps {
   readonly addresses?: Dump;
   /** `sysctl -a` (or just net.ipv4.conf.*): forwarding and rp_filter per interface. */
   readonly sysctls?: Dump;
+  /** `nft -j list ruleset` (JSON text): native nftables base chains run among the iptables tables. */
+  readonly nftables?: Dump;
   /** Addresses of the host given by the caller, added to those found in the dumps. */
   readonly localAddresses?: readonly IpAddress[];
   /** The family of the packets to trace: picks the rule set's family and the routes'. */
@@ -117,12 +120,23 @@ function addUnique(into: IpAddress[], more: readonly IpAddress[]): void {
   for (const ip of more) if (!into.some((known) => ipEquals(known, ip))) into.push(ip);
 }
 
+function parseNftDump(dump: Dump): ReturnType<typeof parseNftRuleset> {
+  let json: unknown;
+  try {
+    json = JSON.parse(dump.text);
+  } catch (error) {
+    throw new NftParseError(`${dump.source}: not a JSON document: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return parseNftRuleset(json, dump.source);
+}
+
 /** Parses a host's dumps into the trace's input; `devices` are interfaces the query names (iif, oif). */
 export function buildHostFromDumps(dumps: HostDumps, devices: readonly string[] = []): HostFromDumps {
   const warnings: Warning[] = [];
   const ruleset = parseIptablesSave(dumps.iptablesSave.text, dumps.iptablesSave.source, { family: dumps.family, lazyRules: dumps.lazyRules === true });
   const ipsetDump = dumps.ipsetSave === undefined ? undefined : parseIpsetSave(dumps.ipsetSave.text, dumps.ipsetSave.source);
   const ipsets = ipsetDump === undefined ? undefined : new IpsetTable(ipsetDump);
+  const nftables = dumps.nftables === undefined ? undefined : parseNftDump(dumps.nftables);
   const localAddresses: IpAddress[] = [...(dumps.localAddresses ?? [])];
 
   let routing: HostTraceInput['routing'];
@@ -174,7 +188,8 @@ export function buildHostFromDumps(dumps: HostDumps, devices: readonly string[] 
       ...(ipsets !== undefined ? { ipsets } : {}),
       ...(routing !== undefined ? { routing } : {}),
       localAddresses,
+      ...(nftables !== undefined ? { nftables } : {}),
     },
-    warnings: [...ruleset.warnings, ...(ipsetDump?.warnings ?? []), ...warnings],
+    warnings: [...ruleset.warnings, ...(ipsetDump?.warnings ?? []), ...(nftables?.warnings ?? []), ...warnings],
   };
 }

@@ -166,4 +166,19 @@ describe('traceHost', () => {
     expect(hooks).toEqual(['OUTPUT', 'INPUT']);
     if (verdict === 'ACCEPT') expect(result.outcomes[0]?.delivery).toEqual({ kind: 'local' });
   });
+
+  it('does not DNAT a local packet on its way back in through lo when nat OUTPUT left it alone (the null binding)', () => {
+    // nat PREROUTING would DNAT the address, but the connection was set up in OUTPUT, where nothing
+    // matched: the kernel gives it a null binding there, and the looped-back packet keeps its address.
+    const text = iptables(['nat', ['-A PREROUTING -d 192.168.1.5/32 -p tcp --dport 80 -j DNAT --to-destination 10.244.1.7:8080']]);
+    const local = trace({ iptablesSave: { source: 'rules', text }, routes }, { src: '10.0.0.11', dst: '192.168.1.5' });
+    expect({ verdict: local.verdict, delivered: local.outcomes.map((o) => `${formatIp(o.packet.dst)}:${o.packet.dport}`), dnat: local.destinations }).toEqual({
+      verdict: 'ACCEPT',
+      delivered: ['192.168.1.5:80'],
+      dnat: [],
+    });
+    // The same rule does DNAT a packet arriving from outside.
+    const incoming = trace({ iptablesSave: { source: 'rules', text }, routes }, { src: '10.0.0.50', dst: '192.168.1.5', iif: 'eth0' });
+    expect(incoming.destinations).toEqual(['10.244.1.7:8080']);
+  });
 });

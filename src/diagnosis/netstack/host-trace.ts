@@ -7,6 +7,7 @@ import type { Packet } from '../model/packet.js';
 import type { Warning } from '../model/warning.js';
 import { assertNever } from '../model/assert-never.js';
 import type { IpsetTable } from './ipset/index.js';
+import type { NftRuleset } from './nftables/index.js';
 import {
   traceIptables,
   type IpsetLookup,
@@ -37,6 +38,8 @@ export interface HostTraceInput {
   readonly routing?: RoutingState;
   /** Every address of the host: addrtype LOCAL, and INPUT vs FORWARD without routing. */
   readonly localAddresses: readonly IpAddress[];
+  /** The host's native nftables rule set: its base chains run among the iptables tables by priority. */
+  readonly nftables?: NftRuleset;
 }
 
 export interface HostTraceQuery {
@@ -196,6 +199,14 @@ function collectHits(outcomes: readonly Outcome[]): RuleHit[] {
   const hits: RuleHit[] = [];
   for (const outcome of outcomes) {
     for (const step of outcome.trace) {
+      if (step.kind === 'nft' && step.step.kind === 'rule') {
+        const r = step.step;
+        const key = `${step.hook}/${r.family} ${r.table}/${r.chain}/handle ${r.handle ?? '?'}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        hits.push({ hook: step.hook, table: `${r.family} ${r.table}`, chain: r.chain, line: r.handle ?? 0, rule: r.ruleText, target: r.action });
+        continue;
+      }
       if (!isMatchedRule(step)) continue;
       const key = `${step.hook}/${step.table}/${step.chain}/${step.line}`;
       if (seen.has(key)) continue;
@@ -265,6 +276,7 @@ export function traceHost(input: HostTraceInput, query: HostTraceQuery): HostTra
     localAddresses: input.localAddresses,
     ...(input.routing !== undefined ? { route: routeLookupOf(input.routing), interfaceAddresses: interfaceAddressesOf(input.routing) } : {}),
     ...(input.ipsets !== undefined ? { ipsets: ipsetLookupOf(input.ipsets) } : {}),
+    ...(input.nftables !== undefined ? { nftables: input.nftables } : {}),
   };
   const walked = traceIptables(
     input.ruleset,

@@ -4,6 +4,7 @@
 import { IpsetParseError } from './ipset/index.js';
 import { IpvsParseError } from './ipvs/index.js';
 import { IptablesParseError } from './netfilter/index.js';
+import { NftParseError } from './nftables/index.js';
 import { RoutingParseError } from './routing/index.js';
 
 export function isDumpParseError(error: unknown): error is Error {
@@ -11,6 +12,7 @@ export function isDumpParseError(error: unknown): error is Error {
     error instanceof IptablesParseError ||
     error instanceof IpsetParseError ||
     error instanceof IpvsParseError ||
+    error instanceof NftParseError ||
     error instanceof RoutingParseError
   );
 }

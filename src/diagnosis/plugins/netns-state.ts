@@ -30,7 +30,7 @@ export interface NetnsDumps extends Omit<HostDumps, 'family' | 'routes' | 'links
   readonly ipvsSave?: Dump;
   /**
    * What filters or rewrites packets in this namespace that the dumps do not let the walk simulate
-   * (an iptables dump that failed, native nftables chains): each names it. A
+   * (an iptables dump that failed, both iptables backends in use): each names it. A
    * packet crossing the namespace then gets an Inconclusive outcome, never a guessed one.
    */
   readonly unsimulated?: readonly string[];

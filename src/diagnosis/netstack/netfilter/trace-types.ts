@@ -5,6 +5,8 @@
 import type { IpAddress } from '../../model/ip.js';
 import type { Packet } from '../../model/packet.js';
 import type { Warning } from '../../model/warning.js';
+import type { NftTraceStep } from '../nftables/evaluate.js';
+import type { NftRuleset } from '../nftables/model.js';
 import type { CtStatus, HookName, SetFlag, TableName } from './model.js';
 
 /**
@@ -77,6 +79,11 @@ export interface HostContext {
   readonly ipsets?: IpsetLookup;
   /** Whether a local socket would take the packet (`-m socket`, TPROXY); undefined: unknown. */
   readonly socketLookup?: (query: SocketQuery) => boolean | undefined;
+  /**
+   * The host's native nftables rule set (`nft -j list ruleset`): its base chains run among the
+   * iptables tables by priority. Without it only the iptables rule set is walked.
+   */
+  readonly nftables?: NftRuleset;
 }
 
 /** Where the packet enters netfilter. */
@@ -174,7 +181,12 @@ export type TraceStep =
     }
   | { readonly kind: 'route'; readonly stage: 'input' | 'output' | 'reroute'; readonly decision: NetfilterRouteDecision; readonly note?: string }
   /** A table's chain not consulted (nat for a packet that is not NEW, a table not loaded...). */
-  | { readonly kind: 'skip'; readonly hook: HookName; readonly table: TableName; readonly reason: string };
+  | { readonly kind: 'skip'; readonly hook: HookName; readonly table: TableName; readonly reason: string }
+  /**
+   * A step in a native nftables base chain of `hook`: a rule met (its `action`: `drop`,
+   * `jump services`, `dnat to ...`), a chain's policy, or a chain not consulted.
+   */
+  | { readonly kind: 'nft'; readonly hook: HookName; readonly step: NftTraceStep };
 
 /** Where an accepted packet goes. */
 export type Delivery = { readonly kind: 'local' } | { readonly kind: 'transmit'; readonly outIface: string | undefined };

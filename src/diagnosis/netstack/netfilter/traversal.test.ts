@@ -69,6 +69,8 @@ function steps(o: Outcome): string[] {
         return `route ${s.stage} ${s.decision.kind}${s.decision.kind === 'unicast' ? ` ${s.decision.outIface}` : ''}`;
       case 'skip':
         return `${s.hook} ${s.table} skipped`;
+      case 'nft':
+        return `${s.hook} nft ${s.step.table} ${s.step.chain} ${s.step.kind}`;
     }
   });
 }

@@ -28,7 +28,8 @@ import type { Warning } from '../../model/warning.js';
 import { assertNever } from '../../model/assert-never.js';
 import { chainRules, compileRuleset, type CompiledRule, type CompiledRuleset } from './compile.js';
 import { formatTarget } from './format.js';
-import { FORWARD_STAGES, INCOMING_STAGES, LOCAL_IN_STAGES, natManipulation, OUTGOING_STAGES, type Stage } from './hooks.js';
+import { evaluateNftChains, nftHookChains, type NftEvalContext, type NftOutcome } from '../nftables/index.js';
+import { buildPathStages, natManipulation, nftHookOf, type PathStages, type Stage } from './hooks.js';
 import { addressMatches, evaluateMatch, interfaceMatches, NO, RANDOM, UNDECIDED, YES, type WalkContext } from './match-eval.js';
 import type { HookName, Match, Ruleset, TableName, Target } from './model.js';
 
@@ -66,7 +67,8 @@ const MAX_DEPTH = 1024;
 
 type RunResult =
   | { readonly kind: 'done'; readonly outcome: Outcome }
-  | { readonly kind: 'random'; readonly branches: readonly WalkState[] }
+  /** Several ways on, each with its probability; `ended`: ways that already ended (an nft drop). */
+  | { readonly kind: 'random'; readonly branches: readonly WalkState[]; readonly ended?: readonly Outcome[] }
   | { readonly kind: 'undecided'; readonly yes: WalkState; readonly no: WalkState; readonly warning: Warning };
 
 function buildContext(host: HostContext, options: TraceOptions, direction: PacketDirection): WalkContext {
@@ -114,6 +116,7 @@ class Walker {
     private readonly compiled: CompiledRuleset,
     private readonly ctx: WalkContext,
     private readonly maxBranches: number,
+    private readonly paths: PathStages,
   ) {}
 
   private get source(): string {
@@ -127,13 +130,14 @@ class Walker {
         return [r.outcome];
       case 'random': {
         let branches = r.branches;
-        const room = this.maxBranches - this.branches;
+        const ended = r.ended ?? [];
+        const room = this.maxBranches - this.branches - ended.length;
         if (branches.length - 1 > room) {
           this.capped = true;
-          branches = branches.slice(0, Math.max(1, room + 1));
+          branches = branches.slice(0, Math.max(ended.length > 0 ? 0 : 1, room + 1));
         }
-        this.branches += branches.length - 1;
-        const outcomes: Outcome[] = [];
+        this.branches += Math.max(0, branches.length + ended.length - 1);
+        const outcomes: Outcome[] = [...ended];
         for (const b of branches) for (const o of this.explore(b)) outcomes.push(o);
         return dedupeOutcomes(outcomes);
       }
@@ -173,6 +177,14 @@ class Walker {
     switch (stage.kind) {
       case 'table':
         return this.enterTable(s, stage.hook, stage.table);
+      case 'nft':
+        return this.runNft(s, stage);
+      case 'nat-done':
+        if (s.packet.ctState === 'NEW' || s.packet.ctState === 'RELATED') {
+          if (natManipulation(stage.hook) === 'destination') s.natInitDestination = true;
+          else s.natInitSource = true;
+        }
+        return undefined;
       case 'conntrack':
         // Conntrack runs after raw: a packet raw marked NOTRACK gets the untracked entry.
         if (s.notrack && s.packet.ctState !== 'UNTRACKED') s.setPacket({ ...s.packet, ctState: 'UNTRACKED' });
@@ -210,18 +222,16 @@ class Walker {
         s.trace.push({ kind: 'skip', hook, table: tableName, reason });
         return undefined;
       }
+      // NAT is set up by the first NAT rule of the hook's nat slot (iptables nat and nftables nat
+      // chains share it); with none, by a null binding after the whole slot (see runNft).
       if (natManipulation(hook) === 'destination') {
         if (s.natInitDestination) {
           s.trace.push({ kind: 'skip', hook, table: tableName, reason: 'destination NAT is already set up for this connection' });
           return undefined;
         }
-        s.natInitDestination = true;
-      } else {
-        if (s.natInitSource) {
-          s.trace.push({ kind: 'skip', hook, table: tableName, reason: 'source NAT is already set up for this connection' });
-          return undefined;
-        }
-        s.natInitSource = true;
+      } else if (s.natInitSource) {
+        s.trace.push({ kind: 'skip', hook, table: tableName, reason: 'source NAT is already set up for this connection' });
+        return undefined;
       }
     }
     s.hook = hook;
@@ -256,6 +266,125 @@ class Walker {
     return undefined;
   }
 
+  /** The hook's native nftables base chains; undefined when the packet goes on unchanged in place. */
+  private runNft(s: WalkState, stage: Stage & { kind: 'nft' }): RunResult | undefined {
+    const hook = stage.hook;
+    const source = this.ctx.host.nftables?.source ?? 'nftables';
+    s.hook = hook;
+    if (s.packet.src.family !== 4) {
+      return this.inconclusive(s, 'only IPv4 packets are evaluated against nftables rule sets', {
+        code: 'nft-family',
+        message: `${hook}: the host has nftables base chains, and only IPv4 packets are evaluated against them`,
+        source,
+      });
+    }
+    // The devices as the hook sees them: none ('') where the kernel passes NULL.
+    const incoming = this.ctx.direction.kind === 'incoming';
+    let inIface: string;
+    let outIface: string | undefined;
+    switch (hook) {
+      case 'PREROUTING':
+      case 'INPUT':
+        inIface = s.arrivedOn ?? '';
+        outIface = '';
+        break;
+      case 'FORWARD':
+        inIface = s.arrivedOn ?? '';
+        outIface = s.routedOut;
+        break;
+      case 'OUTPUT':
+        inIface = '';
+        outIface = s.outputHookOut;
+        break;
+      case 'POSTROUTING':
+        inIface = incoming ? (s.arrivedOn ?? '') : '';
+        outIface = s.routedOut;
+        break;
+      default:
+        return assertNever(hook, 'hook');
+    }
+    const route = s.route;
+    const context: NftEvalContext = {
+      inIface,
+      ...(outIface !== undefined ? { outIface } : {}),
+      fibDaddrType: (p) => this.addressType(p.dst),
+      masqueradeAddress: (p, out) => {
+        const routeSource = route?.kind === 'unicast' || route?.kind === 'local' ? route.source : undefined;
+        return routeSource ?? this.interfaceAddress(out, p.src.family);
+      },
+      natInitialized: { source: s.natInitSource, destination: s.natInitDestination },
+      maxBranches: Math.max(1, this.maxBranches - this.branches + 1),
+    };
+    const outcomes = evaluateNftChains(source, stage.chains, nftHookOf(hook), s.packet, context);
+    const weight = s.weight;
+    const follow = (o: NftOutcome, b: WalkState): RunResult | undefined => {
+      this.applyNft(b, hook, o, weight);
+      switch (o.verdict) {
+        case 'ACCEPT':
+          return undefined;
+        case 'DROP':
+          return this.done(b, 'DROP', o.reason);
+        case 'REJECT':
+          return this.done(b, 'REJECT', o.reason, undefined, o.rejectWith ?? 'icmp-port-unreachable');
+        case 'INCONCLUSIVE': {
+          if (o.warnings.length === 0) b.warnings.push({ code: 'nft-inconclusive', message: o.reason, source });
+          const r = this.done(b, 'INCONCLUSIVE', o.reason);
+          return r.kind === 'done' && o.candidate !== undefined ? { kind: 'done', outcome: { ...r.outcome, candidate: o.candidate } } : r;
+        }
+        default:
+          return assertNever(o.verdict, 'nft verdict');
+      }
+    };
+    if (outcomes.length === 1) return follow(outcomes[0] as NftOutcome, s);
+    const branches: WalkState[] = [];
+    const ended: Outcome[] = [];
+    for (const o of outcomes) {
+      const b = s.clone();
+      const r = follow(o, b);
+      if (r === undefined) branches.push(b);
+      else if (r.kind === 'done') ended.push(r.outcome);
+    }
+    return { kind: 'random', branches, ended };
+  }
+
+  /** Carries an nftables outcome into the walk: packet, marks, NAT, trace, warnings, probability. */
+  private applyNft(b: WalkState, hook: HookName, o: NftOutcome, weight: number): void {
+    b.setPacket(o.packet);
+    for (const step of o.trace) b.trace.push({ kind: 'nft', hook, step });
+    for (const w of o.warnings) b.warnings.push(w);
+    for (const n of o.natApplied) {
+      const destination = n.kind === 'dnat';
+      if (destination) b.natInitDestination = true;
+      else b.natInitSource = true;
+      const changed = n.after === undefined || n.after.address.value !== n.before.address.value || n.after.port !== n.before.port;
+      if (changed) {
+        if (destination) b.dnat = true;
+        else b.snat = true;
+      }
+      b.nat.push({
+        kind: n.kind,
+        hook,
+        chain: `${n.family} ${n.table} ${n.chain}`,
+        line: n.handle ?? 0,
+        ruleText: n.ruleText,
+        before: n.before,
+        after: n.after,
+        ...(n.outIface !== undefined ? { outIface: n.outIface } : {}),
+        ...(n.note !== undefined ? { note: n.note } : {}),
+      });
+    }
+    b.weight = weight * o.probability;
+  }
+
+  /** `fib daddr type`: the type the local table gives the address (inet_addr_type). */
+  private addressType(a: IpAddress): string | undefined {
+    if (a.family !== 4) return undefined;
+    const v = Number(a.value);
+    if (v >>> 28 === 0xe) return 'multicast';
+    if (v === 0 || v === 0xffffffff || this.ctx.broadcast4.has(v)) return 'broadcast';
+    return isLocalAddress(this.ctx, a) ? 'local' : 'unicast';
+  }
+
   private routeInput(s: WalkState): RunResult | undefined {
     const forced = this.ctx.options.outIface;
     let decision: NetfilterRouteDecision;
@@ -275,14 +404,14 @@ class Walker {
     switch (decision.kind) {
       case 'local':
         s.trace.push({ kind: 'route', stage: 'input', decision, ...(note ? { note } : {}) });
-        s.stages = LOCAL_IN_STAGES;
+        s.stages = this.paths.localIn;
         s.stageIndex = 0;
         return undefined;
       case 'unicast': {
         const out = forced ?? (decision.outIface === '' ? undefined : decision.outIface);
         s.trace.push({ kind: 'route', stage: 'input', decision, ...(note ? { note } : {}) });
         s.routedOut = out;
-        s.stages = FORWARD_STAGES;
+        s.stages = this.paths.forward;
         s.stageIndex = 0;
         return undefined;
       }
@@ -629,6 +758,8 @@ class Walker {
       let after: NatApplied['after'];
       if (c.address === undefined && kind === 'masquerade') after = undefined;
       else after = manip === 'destination' ? { address: packet.dst, port: packet.dport } : { address: packet.src, port: packet.sport };
+      if (manip === 'destination') b.natInitDestination = true;
+      else b.natInitSource = true;
       const changed = after === undefined || after.address.value !== before.address.value || after.port !== before.port;
       if (changed) {
         if (manip === 'destination') b.dnat = true;
@@ -739,6 +870,8 @@ function buildOutcome(s: WalkState, verdict: Verdict, reason: string, delivery?:
 
 const ACCEPTED = Symbol('accepted');
 
+const DEFAULT_PATHS = buildPathStages();
+
 function joinNotes(a: string | undefined, b: string): string {
   return a === undefined ? b : `${a}; ${b}`;
 }
@@ -761,7 +894,9 @@ export function traceIptables(
 ): TraceResult {
   const ctx = buildContext(host, options, direction);
   const incoming = direction.kind === 'incoming';
-  const state = new WalkState(ctx, packet, incoming ? INCOMING_STAGES : OUTGOING_STAGES);
+  const nftables = host.nftables;
+  const paths = nftables === undefined ? DEFAULT_PATHS : buildPathStages((hook) => nftHookChains(nftables, 'ip', hook));
+  const state = new WalkState(ctx, packet, incoming ? paths.incoming : paths.outgoing);
   if (incoming) state.arrivedOn = direction.inIface;
   const ct = options.conntrack;
   const fresh = packet.ctState === 'NEW' || packet.ctState === 'RELATED';
@@ -788,7 +923,7 @@ export function traceIptables(
   }
 
   const maxBranches = Math.max(1, options.maxBranches ?? DEFAULT_MAX_BRANCHES);
-  const walker = new Walker(compileRuleset(ruleset), ctx, maxBranches);
+  const walker = new Walker(compileRuleset(ruleset), ctx, maxBranches, paths);
   const outcomes = walker.explore(state);
   const warnings: Warning[] = [];
   if (walker.capped) {
