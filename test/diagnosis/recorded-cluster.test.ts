@@ -129,6 +129,21 @@ describe('missing namespaces', () => {
   });
 });
 
+describe('stale kube-proxy rules', () => {
+  it("a DNAT to an address that is no ready endpoint is named on the node whose rules hold it", () => {
+    const stale = editText('nodes/node1', 'iptablesSave', (t) => t.replace('--to-destination 10.244.0.6:8080', '--to-destination 10.244.0.99:8080'));
+    const d = diagnose(loadRecordedCluster(FIXTURES, stale), query({ kind: 'service', namespace: 'default', name: 'svc1' }, 80));
+    expect(d.verdict).toBe('Degraded');
+    expect(d.suspicions.filter((s) => s.code === 'ServiceRulesStale').map((s) => `${s.level} ${s.node}: ${s.message}`)).toEqual([
+      expect.stringMatching(/^critical node1: the rules of node1 DNAT 10\.96\.0\.10:80 \(service default\/svc1\) to 10\.244\.0\.99 \(PREROUTING KUBE-SEP-SVC1B line \d+\), which is no ready endpoint of the service/),
+    ]);
+  });
+
+  it('a healthy service has none', () => {
+    expect(diagnose(healthy, query({ kind: 'service', namespace: 'default', name: 'svc1' }, 80)).suspicions.filter((s) => s.code === 'ServiceRulesStale')).toEqual([]);
+  });
+});
+
 describe('NodePort', () => {
   const NODE_PORT = 30080;
   /** svc1 gets nodePort 30080, and (unless `rules` is false) kube-proxy's NodePort rules on node2. */

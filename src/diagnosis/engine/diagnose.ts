@@ -352,6 +352,26 @@ function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: D
         message: `service ${service.key} has endpoints (${service.endpoints.join(', ')}) but no rule on the path DNATs ${before} to them`,
       });
     }
+    // A rule that DNATs to an address that is no ready endpoint: kube-proxy has not caught up (or
+    // is not running) on that node. (IPVS real servers are compared separately, all of them.)
+    const ready = new Set(service.endpoints);
+    const stale = new Map<string, string>();
+    for (const b of branches) {
+      for (const { netnode, nat } of b.trail.nat) {
+        if (nat.kind !== 'dnat' || nat.chain === 'IPVS' || nat.after === undefined || `${formatIp(nat.before.address)}:${nat.before.port}` !== before) continue;
+        const to = formatIp(nat.after.address);
+        if (!ready.has(to)) stale.set(`${netnode}|${to}`, `${nat.hook} ${nat.chain} line ${nat.line}`);
+      }
+    }
+    for (const [key, rule] of stale) {
+      const [netnode = '', to = ''] = key.split('|');
+      suspicions.push({
+        level: 'critical',
+        node: netnode,
+        code: 'ServiceRulesStale',
+        message: `the rules of ${netnode} DNAT ${before} (service ${service.key}) to ${to} (${rule}), which is no ready endpoint of the service (EndpointSlices: ${service.endpoints.join(', ')})`,
+      });
+    }
   }
 
   // IPVS real servers against the EndpointSlices, on every node the path crosses.
