@@ -4,25 +4,13 @@
 
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, NetworkingV1Api, type KubeConfig, type V1ObjectMeta } from '@kubernetes/client-node';
 import type { ClusterObjects, KubeDaemonSet, KubeEndpointSlice, KubeNamespace, KubeNetworkPolicy, KubeNode, KubePod, KubeService, ObjectMeta } from '../diagnosis/index.js';
-import { callApi, type RetryOptions } from './retry.js';
-
-interface Page<T> {
-  readonly items: T[];
-  readonly metadata?: { readonly _continue?: string };
-}
+import { listAllPages } from './paging.js';
+import type { RetryOptions } from './retry.js';
 
 const PAGE_SIZE = 500;
 
-async function listAll<T>(resource: string, list: (page: { limit: number; _continue?: string }) => Promise<Page<T>>, retry: RetryOptions): Promise<T[]> {
-  const items: T[] = [];
-  let next: string | undefined;
-  do {
-    const cont = next;
-    const page = await callApi({ description: `list ${resource}`, verb: 'list', resource }, () => list({ limit: PAGE_SIZE, ...(cont !== undefined ? { _continue: cont } : {}) }), retry);
-    items.push(...page.items);
-    next = page.metadata?._continue;
-  } while (next !== undefined && next !== '');
-  return items;
+function listAll<T>(resource: string, list: Parameters<typeof listAllPages<T>>[1], retry: RetryOptions): Promise<T[]> {
+  return listAllPages({ description: `list ${resource}`, verb: 'list', resource }, list, PAGE_SIZE, retry);
 }
 
 /** The metadata the engine reads, as plain data; undefined for an object without a name (never from the API server). */

@@ -9,7 +9,7 @@ import { buildCollectorPod, buildCollectorPodsConfigMap, COLLECTOR_COMPONENT, ty
 import { KubeApiError } from './errors.js';
 import { ANNOTATION_CHUNK, ANNOTATION_CHUNKS, ANNOTATION_DIAGNOSIS, ANNOTATION_NODE, diagnosisKey, LABEL_COMPONENT, LABEL_DIAGNOSIS, LABEL_MANAGED_BY, LABEL_SNAPSHOT, labelValueOf, MANAGED_BY } from './labels.js';
 import { callApi, type RetryOptions } from './retry.js';
-import { deleteSnapshotConfigMaps, readSnapshotConfigMaps, snapshotSelector } from './snapshot-configmaps.js';
+import { deleteSnapshotConfigMaps, listConfigMaps, readSnapshotConfigMaps, snapshotSelector } from './snapshot-configmaps.js';
 
 export interface DiagnosisRef {
   readonly namespace: string;
@@ -115,18 +115,7 @@ export function createCollectorClient(config: KubeConfig, retry: RetryOptions = 
 
     async listSnapshots(namespace: string, diagnosis: DiagnosisRef): Promise<SnapshotInventory> {
       const labelSelector = snapshotSelector(diagnosis);
-      const items: V1ConfigMap[] = [];
-      let next: string | undefined;
-      do {
-        const cont = next;
-        const page = await callApi(
-          { description: `list configmaps in ${namespace} (${labelSelector})`, verb: 'list', resource: 'configmaps', namespace },
-          () => core.listNamespacedConfigMap({ namespace, labelSelector, limit: 100, ...(cont !== undefined ? { _continue: cont } : {}) }),
-          retry,
-        );
-        items.push(...page.items);
-        next = page.metadata?._continue;
-      } while (next !== undefined && next !== '');
+      const items = await listConfigMaps(core, namespace, labelSelector, retry, 100);
       // By node and snapshot id: the chunk indexes present, against the count each chunk announces.
       const chunks = new Map<string, { node: string; expected: number; seen: Set<string> }>();
       for (const cm of items.filter(mine(diagnosis))) {

@@ -27,6 +27,7 @@ import {
   MANAGED_BY,
 } from './labels.js';
 import { KubeApiError } from './errors.js';
+import { listAllPages } from './paging.js';
 import { callApi, type RetryOptions } from './retry.js';
 
 /** The binaryData key of a chunk. */
@@ -146,20 +147,14 @@ export interface ReadSnapshot {
   readonly gzipBytes: number;
 }
 
-async function listAll(api: CoreV1Api, namespace: string, labelSelector: string, options: RetryOptions): Promise<V1ConfigMap[]> {
-  const items: V1ConfigMap[] = [];
-  let next: string | undefined;
-  do {
-    const cont = next;
-    const page = await callApi(
-      { description: `list configmaps in ${namespace} (${labelSelector})`, verb: 'list', resource: 'configmaps', namespace },
-      () => api.listNamespacedConfigMap({ namespace, labelSelector, limit: 50, ...(cont !== undefined ? { _continue: cont } : {}) }),
-      options,
-    );
-    items.push(...page.items);
-    next = page.metadata?._continue;
-  } while (next !== undefined && next !== '');
-  return items;
+/** The ConfigMaps of `namespace` that `labelSelector` selects, every page. */
+export function listConfigMaps(api: CoreV1Api, namespace: string, labelSelector: string, options: RetryOptions, pageSize = 50): Promise<V1ConfigMap[]> {
+  return listAllPages(
+    { description: `list configmaps in ${namespace} (${labelSelector})`, verb: 'list', resource: 'configmaps', namespace },
+    (page) => api.listNamespacedConfigMap({ namespace, labelSelector, ...page }),
+    pageSize,
+    options,
+  );
 }
 
 /**
@@ -170,7 +165,7 @@ async function listAll(api: CoreV1Api, namespace: string, labelSelector: string,
  */
 export async function readSnapshotConfigMaps(api: CoreV1Api, location: SnapshotLocation, options: RetryOptions = {}): Promise<ReadSnapshot> {
   const where = `snapshot of ${diagnosisKey(location.diagnosis)} on node ${location.node} in namespace ${location.namespace}`;
-  const all = await listAll(api, location.namespace, snapshotSelector(location.diagnosis, location.node), options);
+  const all = await listConfigMaps(api, location.namespace, snapshotSelector(location.diagnosis, location.node), options);
   // Labels may be hashes: the annotations hold the full values.
   const mine = all.filter((cm) => cm.metadata?.annotations?.[ANNOTATION_DIAGNOSIS] === diagnosisKey(location.diagnosis) && cm.metadata.annotations[ANNOTATION_NODE] === location.node);
   if (mine.length === 0) throw new SnapshotReadError('not-found', `no ${where}`);
