@@ -35,6 +35,16 @@ describe.each<[Backend]>([['vxlan'], ['host-gw']])('healthy flannel-%s cluster',
     expect(d.packetPath.nodes.map((n) => n.id)).toEqual(path);
   });
 
+  it('pod → an address outside the cluster: Reachable up to the gateway, masqueraded, named as leaving the cluster', () => {
+    const d = run(healthy[backend], tcp(pod('pod1'), { kind: 'ip', ip: '203.0.113.10' }, 443));
+    expect({ verdict: d.verdict, serious: serious(d) }).toEqual({ verdict: 'Reachable', serious: [] });
+    expect(d.packetPath.nodes.map((n) => n.id)).toEqual(['default/pod1', 'node1', '10.99.0.1']);
+    const leaves = d.suspicions.filter((s) => s.code === 'LeavesCluster');
+    expect(leaves).toEqual([expect.objectContaining({ level: 'info', node: 'node1' })]);
+    // flannel's --ip-masq rules rewrite the source to the node's address before it leaves.
+    expect(leaves[0]?.message).toMatch(/^node1 sends tcp 10\.99\.0\.11:\d+ > 203\.0\.113\.10:443 out of eth0 to 10\.99\.0\.1, outside the cluster/);
+  });
+
   it('no suspicion at all from the flannel checks on the healthy cluster', () => {
     const d = run(healthy[backend], tcp(pod('pod1'), pod('pod2')));
     expect(withoutProviderNote(d.suspicions).map((s) => `${s.level} ${s.node} ${s.code}`)).toEqual([]);

@@ -271,7 +271,7 @@ function verdictOf(branches: readonly Branch[]): DiagnosisVerdict {
   const kinds = new Set(branches.map((b) => b.end.kind));
   if (kinds.has('inconclusive')) return 'Inconclusive';
   if (!kinds.has('failed')) return 'Reachable';
-  return kinds.has('delivered') ? 'Degraded' : 'Unreachable';
+  return kinds.has('delivered') || kinds.has('left-cluster') ? 'Degraded' : 'Unreachable';
 }
 
 /**

@@ -40,7 +40,9 @@ export interface WalkContext {
 export type BranchEnd =
   | { readonly kind: 'delivered'; readonly at: NetnsRef; readonly packet: Packet }
   | { readonly kind: 'failed' }
-  | { readonly kind: 'inconclusive' };
+  | { readonly kind: 'inconclusive' }
+  /** A packet for an address outside the cluster, handed to a gateway that is no node: the cluster's part is done. */
+  | { readonly kind: 'left-cluster'; readonly at: NetnsRef; readonly gateway: string };
 
 export interface Branch {
   readonly end: BranchEnd;
@@ -666,6 +668,18 @@ function underlay(ctx: WalkContext, hop: HopStart, link: Link, t: Trail): Branch
     packet: { before: formatPacket(hop.before), after: formatPacket(hop.packet) },
     attributes: { sourceInterface: hop.fromIface, nextHop: id },
   });
+  // A request for an address no pod, node or service holds, sent to a gateway outside the cluster:
+  // the cluster has done its part. Anything else leaving the snapshot (a reply, or a cluster
+  // address routed away) is not simulated beyond this point.
+  if (hop.dir === 'request' && dstOwner.kind === 'external') {
+    t2.suspicions.push({
+      level: 'info',
+      node: hop.from.id,
+      code: 'LeavesCluster',
+      message: `${hop.from.id} sends ${formatPacket(hop.packet)} out of ${link.name} to ${id}, outside the cluster: what happens beyond the gateway is not simulated`,
+    });
+    return [{ end: { kind: 'left-cluster', at: hop.from, gateway: id }, trail: t2 }];
+  }
   return [inconclusive(t2, 'leaves-cluster', `${hop.from.id} sends ${formatPacket(hop.packet)} out of ${link.name} to ${id}, outside the snapshot: what happens beyond is unknown`)];
 }
 

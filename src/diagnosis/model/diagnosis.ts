@@ -62,7 +62,9 @@ export type SuspicionCode =
   /** Hairpin is off on a bridge port that the CNI configuration wants it on: a pod cannot reach itself through a service. */
   | 'HairpinDisabled'
   /** net.bridge.bridge-nf-call-iptables is off (or br_netfilter absent) where iptables must see bridged frames. */
-  | 'BridgeNetfilterDisabled';
+  | 'BridgeNetfilterDisabled'
+  /** Informational: the request leaves the cluster through a gateway; the walk stops there. */
+  | 'LeavesCluster';
 
 export interface Suspicion {
   readonly level: SuspicionLevel;
