@@ -9,6 +9,7 @@ import {
   type ClusterObjects,
   type ClusterState,
   type CniConfigFile,
+  type CniRecordFile,
   type Dump,
   type NetnsDumps,
   type NetnsRecord,
@@ -186,6 +187,7 @@ export function buildClusterStateFromSnapshots(
   const nodes: Record<string, NetnsRecord> = {};
   const pods: Record<string, NetnsRecord> = {};
   const cniConfigs: Record<string, readonly CniConfigFile[]> = {};
+  const cniRecords: Record<string, readonly CniRecordFile[]> = {};
   const warnings: Warning[] = [];
   const known = new Set(objects.nodes.map((n) => n.metadata.name));
   for (const [name, { source }] of snapshots) {
@@ -205,6 +207,7 @@ export function buildClusterStateFromSnapshots(
     if (!snapshot.complete) warnings.push({ code: 'snapshot-incomplete', message: `${source}: the collector on ${name} says its snapshot is incomplete (see the items' errors)` });
     for (const w of snapshot.warnings) warnings.push({ code: `collector-${w.code}`, message: `${source}: ${w.message}` });
     cniConfigs[name] = snapshot.cni.configFiles.map((f) => ({ path: f.path, ...(f.content !== undefined ? { content: f.content } : {}), ...(f.error !== undefined ? { error: f.error } : {}) }));
+    if (snapshot.cni.records.length > 0) cniRecords[name] = snapshot.cni.records;
     const host = snapshot.namespaces.find((ns) => ns.kind === 'host');
     nodes[name] = host === undefined ? { kind: 'missing', reason: `${source} has no host namespace` } : recordOf(host, `${source} (host)`, warnings);
     for (const ns of snapshot.namespaces) {
@@ -219,5 +222,5 @@ export function buildClusterStateFromSnapshots(
       pods[key] ??= { kind: 'missing', reason: `not in ${source}, captured at ${snapshot.startedAt}` };
     }
   }
-  return { state: { objects, netns: { nodes, pods }, cniConfigs }, warnings };
+  return { state: { objects, netns: { nodes, pods }, cniConfigs, ...(Object.keys(cniRecords).length > 0 ? { cniRecords } : {}) }, warnings };
 }

@@ -49,6 +49,19 @@ export type {
   PolicyType,
 } from './model/kube-objects.js';
 export type { ClusterState, CniConfigFile, NetnsRecord } from './plugins/cluster-state.js';
+export {
+  CNI_RECORD_VERSION,
+  CNI_TAP_TYPE,
+  parseCniRecordFiles,
+  parseCniRecordLine,
+  parseCniArgs,
+  type CniCallRecord,
+  type CniRecordFile,
+  type CniRecordLog,
+  type CniTapPosition,
+} from './plugins/cni-records.js';
+export { cniRecordFindings, type CniRecordCheckInput, type CniRecordFindings } from './plugins/cni-record-check.js';
+export { parseCniConfig, selectCniConfigFile, isCniConfigFileName } from './plugins/cni-config.js';
 export { buildNetnsState, parseListeners, type Listener, type NetnsDumps, type NetnsState } from './plugins/netns-state.js';
 export type { Plugin, Expectation, HopContext, FailureContext, FailureCause, NetnsRef, Subjects } from './plugins/plugin.js';
 export { genericPlugin } from './plugins/generic.js';

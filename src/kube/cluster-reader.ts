@@ -22,6 +22,8 @@ function plainMeta(meta: V1ObjectMeta | undefined): ObjectMeta | undefined {
     ...(meta.labels !== undefined ? { labels: meta.labels } : {}),
     ...(meta.annotations !== undefined ? { annotations: meta.annotations } : {}),
     ...(meta.uid !== undefined ? { uid: meta.uid } : {}),
+    // The client parses it into a Date; the engine reads RFC 3339 text, as the API serves it.
+    ...(meta.creationTimestamp !== undefined ? { creationTimestamp: new Date(meta.creationTimestamp).toISOString() } : {}),
   };
 }
 

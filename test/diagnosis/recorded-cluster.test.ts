@@ -68,10 +68,11 @@ describe('healthy recorded cluster', () => {
     expect({ verdict: icmp.verdict, path: icmp.packetPath.nodes.map((n) => n.id) }).toEqual({ verdict: 'Reachable', path: ['default/pod1', 'node1', 'node2'] });
   });
 
-  it('an address outside the cluster is Inconclusive: the packet leaves the snapshot', () => {
+  it('an address outside the cluster is Reachable as far as the cluster goes: handed to the gateway, named as leaving', () => {
     const d = diagnose(healthy, query({ kind: 'ip', ip: '8.8.8.8' }, 53));
-    expect(d.verdict).toBe('Inconclusive');
-    expect(d.warnings.map((w) => w.code)).toContain('leaves-cluster');
+    expect(d.verdict).toBe('Reachable');
+    expect(d.warnings.map((w) => w.code)).not.toContain('leaves-cluster');
+    expect(d.suspicions.filter((s) => s.code === 'LeavesCluster').map((s) => `${s.level} ${s.node}`)).toEqual(['info node1']);
     expect(d.packetPath.nodes.map((n) => n.id)).toEqual(['default/pod1', 'node1', '10.99.0.1']);
   });
 

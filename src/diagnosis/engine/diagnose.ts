@@ -19,6 +19,7 @@ import { buildPacket, type Packet, type Protocol } from '../model/packet.js';
 import type { Warning } from '../model/warning.js';
 import { lookupRoute } from '../netstack/routing/index.js';
 import type { ClusterState } from '../plugins/cluster-state.js';
+import { cniRecordFindings, type CniRecordFindings } from '../plugins/cni-record-check.js';
 import { genericPlugin } from '../plugins/generic.js';
 import { genericProvider } from '../providers/generic.js';
 import type { Provider, UnderlayCrossing } from '../providers/provider.js';
@@ -266,6 +267,41 @@ function underlayCrossings(branches: readonly Branch[], refs: NetnsRefs): Underl
   return out;
 }
 
+/** The pods a query names (directly or by address), by `namespace/name`. */
+function queryPods(ipCache: IpCache, query: DiagnosisQuery): string[] {
+  const out: string[] = [];
+  for (const endpoint of [query.source, query.destination]) {
+    if (endpoint.kind === 'pod') out.push(`${endpoint.namespace}/${endpoint.name}`);
+    if (endpoint.kind !== 'ip') continue;
+    const ip = parseIp(endpoint.ip);
+    const owner = ip === undefined ? undefined : ipCache.lookup(ip);
+    if (owner?.kind === 'pod') out.push(owner.key);
+  }
+  return out;
+}
+
+/**
+ * What the nodes' CNI call records say about the pods of the query and of the path, and about the
+ * chain of the nodes they run on and the path crosses (on the pod's, or the node's, netnode).
+ */
+function cniFindings(cluster: ClusterState, refs: NetnsRefs, pods: readonly string[], pathNodes: readonly string[]): CniRecordFindings {
+  if (cluster.cniRecords === undefined) return { suspicions: [], warnings: [] };
+  const nodeOf = (key: string): string | undefined => cluster.objects.pods.find((p) => objectKey(p.metadata) === key)?.spec.nodeName;
+  const nodes = [...pathNodes, ...pods.map(nodeOf).filter((n): n is string => n !== undefined)];
+  return cniRecordFindings({
+    cluster,
+    pods,
+    nodes,
+    netnsOf: (key) => {
+      try {
+        return refs.pods.get(key)?.state;
+      } catch {
+        return undefined;
+      }
+    },
+  });
+}
+
 function verdictOf(branches: readonly Branch[]): DiagnosisVerdict {
   if (branches.length === 0) return 'Inconclusive';
   const kinds = new Set(branches.map((b) => b.end.kind));
@@ -297,12 +333,15 @@ function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: D
   const ipCache = buildIpCache(cluster.objects);
   const warnings: Warning[] = ipCache.conflicts.map((message) => ({ code: 'ip-conflict', message }));
   const suspicions: Suspicion[] = [];
-  const inconclusiveResult = (w: Warning, s?: Suspicion): Diagnosis => ({
-    verdict: 'Inconclusive',
-    suspicions: s === undefined ? [] : [s],
-    packetPath: { nodes: [], links: [] },
-    warnings: [...warnings, w],
-  });
+  const inconclusiveResult = (w: Warning, s?: Suspicion): Diagnosis => {
+    const cni = cniFindings(cluster, refs, queryPods(ipCache, query), []);
+    return {
+      verdict: 'Inconclusive',
+      suspicions: dedupe([...(s === undefined ? [] : [s]), ...cni.suspicions]),
+      packetPath: { nodes: [], links: [] },
+      warnings: [...warnings, w, ...cni.warnings],
+    };
+  };
 
   const source = resolveSource(cluster, ipCache, refs, query.source);
   if (source.kind === 'failed') return inconclusiveResult(source.warning, source.suspicion);
@@ -412,6 +451,11 @@ function diagnoseParsed(cluster: ClusterState, query: DiagnosisQuery, options: D
       }
     }
   }
+
+  const pathIds = [...new Set(branches.flatMap((b) => b.trail.hops.map((h) => h.id)))];
+  const cni = cniFindings(cluster, refs, [...queryPods(ipCache, query), ...pathIds.filter((id) => refs.pods.has(id))], pathIds.filter((id) => refs.nodes.has(id)));
+  suspicions.push(...cni.suspicions);
+  warnings.push(...cni.warnings);
 
   suspicions.push(...pathMtuSuspicions(branches, refs, source.ref));
   suspicions.push(...(options.provider ?? genericProvider).infra.checkCrossings(cluster, underlayCrossings(branches, refs)));

@@ -64,7 +64,17 @@ export type SuspicionCode =
   /** net.bridge.bridge-nf-call-iptables is off (or br_netfilter absent) where iptables must see bridged frames. */
   | 'BridgeNetfilterDisabled'
   /** Informational: the request leaves the cluster through a gateway; the walk stops there. */
-  | 'LeavesCluster';
+  | 'LeavesCluster'
+  /** A running pod has no CNI ADD in its node's call records, though netdiag's tap records that node's calls. */
+  | 'CniAddMissing'
+  /** The pod's last CNI ADD failed (the chain reached the tap's head record but not its tail) and none succeeded since. */
+  | 'CniAddFailed'
+  /** An address of the last CNI ADD result is not the pod's status IP, or not on its interface in the pod's netns. */
+  | 'CniResultMismatch'
+  /** A CNI DEL tore down the network of a running pod's current sandbox, and no ADD followed. */
+  | 'CniDelWithoutAdd'
+  /** The plugins of the last recorded CNI call differ from the node's configuration list on disk. */
+  | 'CniChainMismatch';
 
 export interface Suspicion {
   readonly level: SuspicionLevel;

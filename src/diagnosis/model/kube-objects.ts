@@ -9,6 +9,8 @@ export interface ObjectMeta {
   /** What controllers and node agents record on the object (flannel's lease: `flannel.alpha.coreos.com/*` on a Node). */
   readonly annotations?: Readonly<Record<string, string>>;
   readonly uid?: string;
+  /** When the API server created it (RFC 3339). */
+  readonly creationTimestamp?: string;
 }
 
 export interface NodeAddress {

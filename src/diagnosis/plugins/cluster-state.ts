@@ -2,6 +2,7 @@
 // and pods, parsed. Not the collector's snapshot: an adapter builds this from it.
 
 import type { ClusterObjects } from '../model/kube-objects.js';
+import type { CniRecordFile } from './cni-records.js';
 import type { NetnsState } from './netns-state.js';
 
 /**
@@ -38,6 +39,8 @@ export interface ClusterState {
   };
   /** By node name: the files of its CNI configuration directory, in lexical order, when collected. */
   readonly cniConfigs?: Readonly<Record<string, readonly CniConfigFile[]>>;
+  /** By node name: netdiag's CNI call record files (`netdiag-cni-tap`), when collected and any exist. */
+  readonly cniRecords?: Readonly<Record<string, readonly CniRecordFile[]>>;
 }
 
 type DeferredRecord = Extract<NetnsRecord, { kind: 'deferred' }>;
