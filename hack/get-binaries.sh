@@ -2,7 +2,7 @@
 # Provisions the lab's binaries (Kubernetes control plane, kube-proxy, kubectl, etcd, flannel, CNI
 # plugins) at the versions pinned in hack/versions.sh, cached outside the work tree by version.
 #
-#   hack/get-binaries.sh [--bin-dir DIR] [COMPONENT...]   provision (all components when none given)
+#   hack/get-binaries.sh [--bin-dir DIR] [COMPONENT...]   provision (the lab's components when none given)
 #   hack/get-binaries.sh --print-cache-dir                print the cache directory
 #   hack/get-binaries.sh --list                           print the components and their versions
 #
@@ -39,6 +39,7 @@ component_version() {
     cni-plugins) echo "$CNI_PLUGINS_VERSION" ;;
     flannel-cni) echo "$FLANNEL_CNI_VERSION" ;;
     flanneld) echo "$FLANNEL_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
     *) return 1 ;;
   esac
 }
@@ -76,6 +77,11 @@ check_binary() {
     flanneld)
       out=$("$file" --version 2>&1) || return 1
       expect=$version
+      ;;
+    helm)
+      # version.BuildInfo{Version:"v3.22.0", GitCommit:"...", GitTreeState:"...", GoVersion:"..."}
+      out=$("$file" version 2>&1) || return 1
+      expect="Version:\"$version\""
       ;;
     cni-plugins | flannel-cni)
       # The CNI VERSION command, as a runtime sends it: CNI_COMMAND=VERSION, empty stdin.
@@ -169,6 +175,16 @@ download_component() {
         [[ -f $dl/x/$file ]] || { download_error="$name has no $file"; return 1; }
         mv "$dl/x/$file" "$out/$file"
       done < <(component_files "$component")
+      ;;
+    helm)
+      name="helm-$version-linux-$arch.tar.gz"
+      fetch "https://get.helm.sh/$name.sha256sum" "$dl/sum" && fetch "https://get.helm.sh/$name" "$dl/$name" &&
+        verify_sha256 "$dl/$name" "$dl/sum" "$name" || return 1
+      tar -xzf "$dl/$name" -C "$dl" "linux-$arch/helm" || {
+        download_error="$name has no linux-$arch/helm"
+        return 1
+      }
+      mv "$dl/linux-$arch/helm" "$out/helm"
       ;;
     flanneld)
       # flannel publishes no checksums for its release binaries.
@@ -311,6 +327,24 @@ build_flanneld() {
   go_build "$dir" -ldflags "-s -w -X $mod/pkg/version.Version=$FLANNEL_VERSION" -o "$out/flanneld" .
 }
 
+build_helm() {
+  local out=$1 gomod go_line client_go minor ldflags dir mod=helm.sh/helm/v3
+  # helm.sh/helm/v3 has no replace directives: a wrapper requiring ./cmd/helm as a go tool builds it.
+  gomod=$(mod_field "$mod@$HELM_VERSION" GoMod) || return 1
+  go_line=$(grep -m1 '^go ' "$gomod")
+  dir=$(make_wrapper helm "$go_line" "" "$mod/cmd/helm@$HELM_VERSION") || return 1
+  # The same link flags as upstream's Makefile for a tagged build: the version, no metadata, and the
+  # Kubernetes version it assumes for charts' Capabilities (1.<client-go minor>, from its go.mod).
+  client_go=$(sed -n 's|^[[:space:]]*k8s\.io/client-go v0\.\([0-9]*\)\..*|\1|p' "$gomod")
+  minor=${client_go%%$'\n'*}
+  [[ -n $minor ]] || die "helm: found no k8s.io/client-go requirement in $mod@$HELM_VERSION's go.mod"
+  ldflags="-s -w -X $mod/internal/version.version=$HELM_VERSION -X $mod/internal/version.metadata="
+  ldflags+=" -X $mod/internal/version.gitCommit= -X $mod/internal/version.gitTreeState=clean"
+  ldflags+=" -X $mod/pkg/lint/rules.k8sVersionMajor=1 -X $mod/pkg/lint/rules.k8sVersionMinor=$minor"
+  ldflags+=" -X $mod/pkg/chartutil.k8sVersionMajor=1 -X $mod/pkg/chartutil.k8sVersionMinor=$minor"
+  go_build "$dir" -ldflags "$ldflags" -o "$out/helm" "$mod/cmd/helm"
+}
+
 # Builds CNI plugins NAMES... from github.com/containernetworking/plugins@VERSION into OUT.
 build_cni_plugins() {
   local name=$1 mod=$2 version=$3 out=$4 root dir go_line plugin sub
@@ -341,6 +375,7 @@ build_component() {
     kube-apiserver | kube-controller-manager | kube-proxy | kubectl) build_kubernetes "$component" "$out" ;;
     etcd | etcdctl) build_etcd "$component" "$out" ;;
     flanneld) build_flanneld "$out" ;;
+    helm) build_helm "$out" ;;
     cni-plugins)
       build_cni_plugins cni-plugins github.com/containernetworking/plugins "$CNI_PLUGINS_VERSION" \
         "$out" "${CNI_PLUGINS[@]}"
@@ -438,7 +473,7 @@ main() {
         exit 0
         ;;
       --list)
-        for c in "${NETDIAG_COMPONENTS[@]}"; do echo "$c $(component_version "$c")"; done
+        for c in "${NETDIAG_COMPONENTS[@]}" "${NETDIAG_EXTRA_COMPONENTS[@]}"; do echo "$c $(component_version "$c")"; done
         exit 0
         ;;
       -h | --help)
@@ -447,7 +482,7 @@ main() {
         ;;
       -*) die "unknown option $1 (see --help)" ;;
       *)
-        component_version "$1" >/dev/null || die "unknown component $1 (known: ${NETDIAG_COMPONENTS[*]})"
+        component_version "$1" >/dev/null || die "unknown component $1 (known: ${NETDIAG_COMPONENTS[*]} ${NETDIAG_EXTRA_COMPONENTS[*]})"
         components+=("$1")
         shift
         ;;

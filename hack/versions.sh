@@ -29,6 +29,12 @@ FLANNEL_VERSION=v0.28.10
 FLANNEL_CNI_MODULE=github.com/containernetworking/plugins
 FLANNEL_CNI_VERSION=v0.9.1
 
+# Helm (module helm.sh/helm/v3, package ./cmd/helm): lints and renders charts/netdiag in the chart
+# tests (test/chart/). Not a lab binary: provisioned only when named (`hack/get-binaries.sh helm`).
+HELM_VERSION=v3.22.0
+
 # The components get-binaries.sh knows, in the order it provisions them when given none.
 NETDIAG_COMPONENTS=(etcd etcdctl cni-plugins flannel-cni flanneld
   kube-apiserver kube-controller-manager kube-proxy kubectl)
+# Components provisioned only when named on the command line.
+NETDIAG_EXTRA_COMPONENTS=(helm)

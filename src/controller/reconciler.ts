@@ -24,6 +24,7 @@ import {
   type NetworkDiagnosisStatus,
   type SourceEndpoint,
   type StatusContext,
+  type Verdict,
 } from '../api/v1alpha1/index.js';
 import { buildClusterStateFromSnapshots, type SourcedSnapshot } from '../collector/snapshot-cluster.js';
 import { detectPlugin, diagnose, planCollection, requestedPlugin, type ClusterObjects, type DiagnosisQuery, type QueryEndpoint, type Warning } from '../diagnosis/index.js';
@@ -66,11 +67,45 @@ export interface ReconcilerKube {
   deleteSnapshots(namespace: string, diagnosis: DiagnosisRef): Promise<void>;
 }
 
-/** What a reconcile did, for the log. */
+/** Why a collector gave no usable snapshot. */
+export type CollectorFailureKind =
+  /** Its pod failed (the container exited non-zero, the pod's deadline passed). */
+  | 'pod-failed'
+  /** Its pod ended without a complete snapshot. */
+  | 'no-snapshot'
+  /** It had not delivered when the collector deadline passed (never ran, a NotReady node). */
+  | 'deadline'
+  /** Its snapshot arrived but cannot be read back (corrupt, another schema version). */
+  | 'snapshot-unreadable';
+
+/** One collector of a finished run: how long it took, or why it failed. */
+export interface CollectorOutcome {
+  readonly node: string;
+  /** From the pod's creation to the diagnosis that used (or gave up on) it. */
+  readonly seconds: number;
+  readonly failure?: { readonly kind: CollectorFailureKind; readonly message: string };
+}
+
+/** A phase change a reconcile made, for Events and metrics. */
+export type PhaseChange =
+  /** Collector pods were created for a new run (Pending → Collecting). */
+  | { readonly kind: 'collecting'; readonly nodes: readonly string[] }
+  /** Every collector delivered or failed; the packet is being simulated. */
+  | { readonly kind: 'diagnosing'; readonly snapshots: readonly string[]; readonly failed: readonly string[] }
+  /** The run finished with a verdict (once per run). */
+  | { readonly kind: 'completed'; readonly verdict: Verdict; readonly suspicions: number; readonly collectors: readonly CollectorOutcome[] }
+  /** The diagnosis cannot run (written once per new stall, not on every reconcile). */
+  | { readonly kind: 'stalled'; readonly reason: string; readonly message: string };
+
+/** What a reconcile did, for the log (and the operator's Events and metrics). */
 export interface ReconcileEvent {
   readonly key: string;
   readonly step: NextStep['kind'] | 'gone';
   readonly message?: string;
+  /** The object's uid, when the step read it (what an Event refers to). */
+  readonly uid?: string;
+  /** Set when this reconcile changed the phase. */
+  readonly change?: PhaseChange;
 }
 
 export interface ReconcilerDeps {
@@ -207,10 +242,12 @@ export async function reconcile(key: string, deps: ReconcilerDeps): Promise<Reco
       deps.log({ key, step: step.kind, message: `deleting ${pods.length} collector pod(s) and the snapshots` });
       // Pods terminate on their nodes: their deletion events wake this key; the poll is a fallback.
       return { requeueAfterMs: POLL_MS };
-    case 'stall':
-      await kube.writeStatus(d, buildStalledStatus(d.status, { ...ctx(), reason: step.reason, message: step.message }));
-      deps.log({ key, step: step.kind, message: `${step.reason}: ${step.message}` });
+    case 'stall': {
+      const written = await kube.writeStatus(d, buildStalledStatus(d.status, { ...ctx(), reason: step.reason, message: step.message }));
+      const change: PhaseChange | undefined = written ? { kind: 'stalled', reason: step.reason, message: step.message } : undefined;
+      deps.log({ key, step: step.kind, message: `${step.reason}: ${step.message}`, ...uidOf(d), ...(change !== undefined ? { change } : {}) });
       return {};
+    }
     case 'start-run':
       await removeRun();
       await kube.writeStatus(d, buildProgressStatus(d.status, 'Pending', [], ctx(step.requestedAt)));
@@ -247,17 +284,22 @@ export async function reconcile(key: string, deps: ReconcilerDeps): Promise<Reco
       const created = step.nodes.map((node) => ({ node, state: 'Pending' }));
       const known = collectorStatuses(collectors, snapshots);
       await kube.writeStatus(d, buildProgressStatus(d.status, 'Collecting', [...known, ...created].sort((a, b) => a.node.localeCompare(b.node)), ctx()));
-      deps.log({ key, step: step.kind, message: `collectors started on ${step.nodes.join(', ')}` });
+      const change: PhaseChange | undefined = d.status?.phase !== 'Collecting' ? { kind: 'collecting', nodes: step.nodes } : undefined;
+      deps.log({ key, step: step.kind, message: `collectors started on ${step.nodes.join(', ')}`, ...uidOf(d), ...(change !== undefined ? { change } : {}) });
       return { requeueAfterMs: POLL_MS };
     }
     case 'wait':
       await kube.writeStatus(d, buildProgressStatus(d.status, 'Collecting', collectorStatuses(collectors, snapshots), ctx()));
       return { requeueAfterMs: step.requeueAfterMs };
-    case 'diagnose':
-      await runDiagnosis(d, ref, step, objects, collectors, snapshots, ctx(), resolved, deps);
+    case 'diagnose': {
+      deps.log({ key, step: step.kind, message: 'simulating the packet', ...uidOf(d), change: { kind: 'diagnosing', snapshots: step.snapshots, failed: step.failed.map((f) => f.node) } });
+      const change = await runDiagnosis(d, ref, step, objects, collectors, snapshots, ctx(), resolved, deps);
+      // Reported once the status is written, before the clean-up: a failed clean-up is retried as
+      // remove-leftovers, which does not diagnose (nor count the run) again.
+      deps.log({ key, step: step.kind, message: `${change.verdict}, ${change.suspicions} suspicion(s)`, ...uidOf(d), change });
       await removeRun();
-      deps.log({ key, step: step.kind });
       return {};
+    }
     case 'remove-leftovers':
       await removeRun();
       deps.log({ key, step: step.kind });
@@ -271,6 +313,17 @@ export async function reconcile(key: string, deps: ReconcilerDeps): Promise<Reco
   }
 }
 
+function uidOf(d: NetworkDiagnosis): { readonly uid?: string } {
+  return d.metadata.uid !== undefined ? { uid: d.metadata.uid } : {};
+}
+
+/** Why a collector that delivered nothing failed, from its pod's phase. */
+function failureKind(c: CollectorObservation | undefined): CollectorFailureKind {
+  if (c?.phase === 'Failed') return 'pod-failed';
+  if (c?.phase === 'Succeeded') return 'no-snapshot';
+  return 'deadline';
+}
+
 /** Reads the snapshots that arrived, simulates the packet through them and writes the verdict. */
 async function runDiagnosis(
   d: NetworkDiagnosis,
@@ -282,10 +335,12 @@ async function runDiagnosis(
   ctx: StatusContext,
   resolved: Resolved,
   deps: ReconcilerDeps,
-): Promise<void> {
+): Promise<Extract<PhaseChange, { kind: 'completed' }>> {
   // decideNextStep diagnoses only with a plan, which needs both the query and the objects.
   if (objects === undefined || resolved.kind !== 'query') throw new Error(`diagnose ${ref.namespace}/${ref.name}: no query or cluster objects`);
   const failed = new Map(step.failed.map((f) => [f.node, f.reason]));
+  const byNode = new Map(collectors.map((c) => [c.node, c]));
+  const failureKinds = new Map<string, CollectorFailureKind>(step.failed.map((f) => [f.node, failureKind(byNode.get(f.node))]));
   const snapshots = new Map<string, SourcedSnapshot>();
   for (const node of step.snapshots) {
     try {
@@ -293,6 +348,7 @@ async function runDiagnosis(
     } catch (error) {
       // A snapshot that cannot be read back (corrupt, another schema version) is the collector's failure.
       failed.set(node, `its snapshot cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+      failureKinds.set(node, 'snapshot-unreadable');
     }
   }
   const { state, warnings: snapshotWarnings } = buildClusterStateFromSnapshots(objects, snapshots, failed);
@@ -304,4 +360,13 @@ async function runDiagnosis(
   const diagnosis = { ...result, warnings: [...result.warnings, ...unknownPlugin, ...plugin.warnings, ...snapshotWarnings] };
   const previous = { ...(d.status ?? {}), collectors: collectorStatuses(collectors, delivered, failed) };
   await deps.kube.writeStatus(d, buildCompletedStatus(previous, diagnosis, ctx));
+  const now = Date.parse(ctx.now);
+  const outcomes = [...step.snapshots, ...step.failed.map((f) => f.node)].sort().map((node): CollectorOutcome => {
+    const started = byNode.get(node)?.createdAt;
+    const seconds = started !== undefined && started > 0 ? Math.max(0, (now - started) / 1000) : 0;
+    const message = failed.get(node);
+    const kind = failureKinds.get(node);
+    return { node, seconds, ...(message !== undefined && kind !== undefined ? { failure: { kind, message } } : {}) };
+  });
+  return { kind: 'completed', verdict: diagnosis.verdict, suspicions: diagnosis.suspicions.length, collectors: outcomes };
 }
