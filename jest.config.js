@@ -16,4 +16,7 @@ export default {
   reporters: ['default', '<rootDir>/test/support/totals-reporter.js'],
   // Tests that build network namespaces share the host's kernel; keep them from racing on names.
   maxWorkers: 2,
+  // Suites against the kernel, the API server and the lab run real processes; on a loaded machine
+  // one step can take longer than jest's 5 s default. This bounds a stuck test, it times nothing.
+  testTimeout: 60_000,
 };

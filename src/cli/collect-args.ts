@@ -5,7 +5,8 @@ import { parseFlags } from './flags.js';
 
 export const COLLECT_USAGE = `usage: netdiag collect [--out FILE|-] [--node NAME] [--pods FILE] [--timeout SECONDS]
                        [--command-timeout SECONDS] [--parallelism N] [--host-netns PATH]
-                       [--cri-endpoint URL | --no-cri] [--cni-conf-dir DIR] [--cni-record-dir DIR]
+                       [--netns-dir DIR]... [--no-proc-netns] [--cri-endpoint URL | --no-cri]
+                       [--cni-conf-dir DIR] [--cni-record-dir DIR]
                        [--configmaps --namespace NS --diagnosis NS.NAME [--kubeconfig FILE]]
                        [--quiet]
 
@@ -29,6 +30,12 @@ CAP_NET_ADMIN to dump netfilter). Progress goes to stderr.
   --parallelism N         capture processes at once (default: cores x 2, from 2 to 16)
   --host-netns PATH       the node's network namespace (default: the one netdiag runs in); for
                           labs where a node is a network namespace
+  --netns-dir DIR         a directory of named network namespaces to search (repeatable), instead
+                          of /run/netns and /var/run/netns; for hosts where not every namespace
+                          belongs to this node (labs, nested setups)
+  --no-proc-netns         do not search the namespaces of processes (/proc/PID/ns/net): only the
+                          host and the namespaces in the netns directories are found (processes
+                          are still read to name the owners of listening sockets)
   --cri-endpoint URL      the container runtime's CRI socket (default: $CONTAINER_RUNTIME_ENDPOINT,
                           else containerd, CRI-O or cri-dockerd at their usual paths)
   --no-cri                do not ask the runtime: match pods to namespaces by IP only
@@ -53,6 +60,10 @@ export interface CollectRequest {
   readonly commandTimeoutMs: number;
   readonly parallelism?: number;
   readonly hostNetns?: string;
+  /** --netns-dir, in order; undefined: the default directories. */
+  readonly netnsDirs?: readonly string[];
+  /** false with --no-proc-netns; undefined: search /proc. */
+  readonly procNetns?: false;
   readonly criEndpoint?: string | false;
   readonly cniConfDir?: string;
   readonly cniRecordDir?: string;
@@ -94,6 +105,8 @@ export function parseCollectArgs(args: string[]): CollectRequest {
     'command-timeout': { type: 'string' },
     parallelism: { type: 'string' },
     'host-netns': { type: 'string' },
+    'netns-dir': { type: 'string', multiple: true },
+    'no-proc-netns': { type: 'boolean', default: false },
     'cri-endpoint': { type: 'string' },
     'no-cri': { type: 'boolean', default: false },
     'cni-conf-dir': { type: 'string' },
@@ -119,6 +132,8 @@ export function parseCollectArgs(args: string[]): CollectRequest {
     parallelism = Number(values.parallelism);
     if (!/^\d+$/.test(values.parallelism) || parallelism < 1 || parallelism > 256) throw new UsageError(`--parallelism ${JSON.stringify(values.parallelism)}: expected an integer from 1 to 256`);
   }
+  const netnsDirs = values['netns-dir'];
+  if (netnsDirs?.includes('') === true) throw new UsageError('--netns-dir "": expected a directory');
   const criEndpoint = values['no-cri'] === true ? false : values['cri-endpoint'];
   const out = values.out ?? (configMaps ? undefined : '-');
   return {
@@ -129,6 +144,8 @@ export function parseCollectArgs(args: string[]): CollectRequest {
     commandTimeoutMs: parseSeconds('--command-timeout', values['command-timeout'], 10),
     ...(parallelism !== undefined ? { parallelism } : {}),
     ...(values['host-netns'] !== undefined ? { hostNetns: values['host-netns'] } : {}),
+    ...(netnsDirs !== undefined ? { netnsDirs } : {}),
+    ...(values['no-proc-netns'] === true ? { procNetns: false as const } : {}),
     ...(criEndpoint !== undefined ? { criEndpoint } : {}),
     ...(values['cni-conf-dir'] !== undefined ? { cniConfDir: values['cni-conf-dir'] } : {}),
     ...(values['cni-record-dir'] !== undefined ? { cniRecordDir: values['cni-record-dir'] } : {}),

@@ -87,6 +87,8 @@ export async function runCollect(args: string[]): Promise<number> {
     ...(request.node !== undefined ? { nodeName: request.node } : {}),
     ...(pods !== undefined ? { pods } : {}),
     ...(request.hostNetns !== undefined ? { hostNetnsPath: request.hostNetns } : {}),
+    ...(request.netnsDirs !== undefined ? { runNetnsDirs: request.netnsDirs } : {}),
+    ...(request.procNetns !== undefined ? { procNetns: request.procNetns } : {}),
     deadlineMs: request.timeoutMs,
     commandTimeoutMs: request.commandTimeoutMs,
     ...(request.parallelism !== undefined ? { parallelism: request.parallelism } : {}),

@@ -6,6 +6,7 @@ import { CliError, UsageError } from './cli-error.js';
 import { CNI_TAP_USAGE, runCniTap } from './cni-tap-command.js';
 import { COLLECT_USAGE, runCollect } from './collect-command.js';
 import { DIAGNOSE_USAGE, runDiagnose } from './diagnose-command.js';
+import { LAB_USAGE, runLab } from './lab-command.js';
 import { runTrace, TRACE_USAGE } from './trace-command.js';
 
 interface Subcommand {
@@ -18,6 +19,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   trace: { summary: 'walk one packet through one host\'s iptables and routing, offline', usage: TRACE_USAGE, run: runTrace },
   diagnose: { summary: 'whether a packet gets from a source to a destination, and why not, from node snapshots', usage: DIAGNOSE_USAGE, run: runDiagnose },
   collect: { summary: 'capture the network stack of this node and its pods as a JSON snapshot', usage: COLLECT_USAGE, run: runCollect },
+  lab: { summary: 'a local Kubernetes cluster of network namespaces to try netdiag on (up, status, down)', usage: LAB_USAGE, run: runLab },
   'cni-tap': { summary: 'install or uninstall netdiag\'s CNI call recorder in the node\'s CNI configuration', usage: CNI_TAP_USAGE, run: runCniTap },
 };
 

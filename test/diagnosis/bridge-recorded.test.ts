@@ -85,6 +85,36 @@ describe('healthy recorded bridge-CNI cluster', () => {
   });
 });
 
+describe('a node that has never held a pod', () => {
+  // The bridge plugin creates cni0 and turns forwarding on at its first ADD: node3 without pod4, as
+  // a fresh node is, has neither, and needs neither to send from its own address.
+  const fresh = (() => {
+    const state = load(
+      (id, dumps) =>
+        id === 'nodes/node3'
+          ? {
+              ...dumps,
+              sysctls: { ...dumps.sysctls, text: dumps.sysctls.text.replace(/(\.forwarding|ip_forward) = 1/g, '$1 = 0') },
+              links: { ...dumps.links, text: JSON.stringify((JSON.parse(dumps.links.text) as { ifname: string; master?: string }[]).filter((l) => l.ifname !== 'cni0' && l.master !== 'cni0')) },
+            }
+          : dumps,
+    );
+    return { ...state, objects: { ...state.objects, pods: state.objects.pods.filter((p) => p.spec.nodeName !== 'node3') } };
+  })();
+
+  it('node → pod from it: Reachable, no missing cni0 nor forwarding named on it', () => {
+    const d = run(fresh, tcp(node('node3'), pod('pod2')));
+    expect({ verdict: d.verdict, serious: serious(d) }).toEqual({ verdict: 'Reachable', serious: [] });
+    expect(d.suspicions.filter((s) => s.node === 'node3' && (s.code === 'LinkMissing' || s.code === 'ForwardingDisabled'))).toEqual([]);
+  });
+
+  it('the same node with a pod bound to it again: both are named', () => {
+    const withPod = { ...fresh, objects: { ...fresh.objects, pods: [...fresh.objects.pods, ...load().objects.pods.filter((p) => p.spec.nodeName === 'node3')] } };
+    const codes = run(withPod, tcp(node('node3'), pod('pod2'))).suspicions.filter((s) => s.node === 'node3').map((s) => `${s.level} ${s.code}`);
+    expect(codes).toEqual(expect.arrayContaining(['critical LinkMissing', 'critical ForwardingDisabled']));
+  });
+});
+
 interface Fault {
   readonly name: string;
   readonly edit: Edit;

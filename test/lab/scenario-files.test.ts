@@ -3,7 +3,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseScenario } from '../../src/lab/scenario.js';
+import { NETWORKS, parseScenario } from '../../src/lab/scenario.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SCENARIOS = join(ROOT, 'test', 'scenarios');
@@ -21,8 +21,13 @@ function scenarioFiles(dir: string): string[] {
 const files = scenarioFiles(SCENARIOS).map((path) => relative(ROOT, path));
 
 describe('test/scenarios', () => {
-  it('holds scenario files', () => {
-    expect(files.length).toBeGreaterThanOrEqual(3);
+  it('holds the suite: at least 30 scenarios, a healthy and a broken one on every network mode', () => {
+    expect(files.length).toBeGreaterThanOrEqual(30);
+    const scenarios = files.map((file) => parseScenario(readFileSync(join(ROOT, file), 'utf8'), file));
+    for (const network of NETWORKS) {
+      const of = scenarios.filter((s) => s.network === network);
+      expect({ network, healthy: of.some((s) => s.expect.verdict === 'Reachable'), broken: of.some((s) => s.expect.verdict !== 'Reachable') }).toEqual({ network, healthy: true, broken: true });
+    }
   });
 
   it.each(files)('%s parses', (file) => {

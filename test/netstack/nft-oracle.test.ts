@@ -212,7 +212,7 @@ describeAsRoot('nftables evaluator against the kernel', () => {
     const observed: Observed[] = [];
     for (let i = 0; i < attempts; i++) {
       backendListeners.clear();
-      const result = await probeTcp(client, { dst: c.dst, dport: c.dport, timeoutMs: 400 });
+      const result = await probeTcp(client, { dst: c.dst, dport: c.dport, timeoutMs: 1500 });
       if (result.outcome === 'connected') {
         // Records were cleared before the attempt: the one accept is this connection's.
         const record = await backendListeners.waitFor((r) => r.event === 'accept');

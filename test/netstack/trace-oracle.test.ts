@@ -1255,16 +1255,16 @@ describeAsRoot(`netdiag trace against the kernel (seed ${SEED_TEXT}, ${cases.len
     const p = c.probe;
     const sender = p.incoming ? client : host;
     if (p.proto === 'tcp') {
-      const r = await probeTcp(sender, { dst: p.dst, dport: p.dport, src: p.src, sport: p.sport, timeoutMs: 300 });
+      const r = await probeTcp(sender, { dst: p.dst, dport: p.dport, src: p.src, sport: p.sport, timeoutMs: 800 });
       const errno = r.outcome === 'refused' || r.outcome === 'error' ? r.code : undefined;
       return { success: r.outcome === 'connected', ...(errno ? { errno } : {}), summary: `tcp connect: ${r.outcome}${errno ? ` ${errno}` : ''}` };
     }
     if (p.proto === 'udp') {
-      const r = await probeUdp(sender, { dst: p.dst, dport: p.dport, src: p.src, sport: p.sport, payload: `tro-${c.index}`, timeoutMs: 300 });
+      const r = await probeUdp(sender, { dst: p.dst, dport: p.dport, src: p.src, sport: p.sport, payload: `tro-${c.index}`, timeoutMs: 800 });
       const errno = r.outcome === 'refused' || r.outcome === 'error' ? r.code : undefined;
       return { success: r.outcome === 'reply', ...(errno ? { errno } : {}), summary: `udp datagram: ${r.outcome}${errno ? ` ${errno}` : ''}` };
     }
-    const r = await probeIcmp(sender, { dst: p.dst, src: p.src, waitSeconds: 0.3 });
+    const r = await probeIcmp(sender, { dst: p.dst, src: p.src, waitSeconds: 0.8 });
     const errno = r.outcome === 'unreachable' || r.outcome === 'error' ? r.message : undefined;
     return { success: r.outcome === 'reply', ...(errno ? { errno } : {}), summary: `ping: ${r.outcome}${errno ? ` (${errno})` : ''}` };
   }

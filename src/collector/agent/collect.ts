@@ -50,7 +50,13 @@ export interface CollectOptions {
   readonly parallelism?: number;
   /** The CRI endpoint; undefined: look for the usual sockets; false: do not ask the runtime. */
   readonly criEndpoint?: string | false;
+  /** Directories of named namespaces to search; default /run/netns and /var/run/netns. */
   readonly runNetnsDirs?: readonly string[];
+  /**
+   * Whether every process's namespace (/proc/PID/ns/net) is searched; default true. False where
+   * not every namespace of the machine is the node's (a lab): only `runNetnsDirs` are searched.
+   */
+  readonly procNetns?: boolean;
   readonly procRoot?: string;
   readonly cniConfigDir?: string;
   readonly cniRecordDir?: string;
@@ -223,6 +229,7 @@ async function collectWith(options: CollectOptions, runner: RunnerOptions, start
       ...(options.hostNetnsPath !== undefined ? { hostNetnsPath: options.hostNetnsPath } : {}),
       ...(options.procRoot !== undefined ? { procRoot: options.procRoot } : {}),
       ...(options.runNetnsDirs !== undefined ? { runNetnsDirs: options.runNetnsDirs } : {}),
+      ...(options.procNetns !== undefined ? { procNetns: options.procNetns } : {}),
     });
   } catch (error) {
     // Let the captures already running finish (the pool closes after them), then fail the run.

@@ -1,6 +1,9 @@
 // Finds the node's network namespaces without asking any container runtime: every namespace a
 // process is in (/proc/PID/ns/net) and every one bound under /run/netns, deduplicated by the
 // namespace's inode. The host is the namespace the agent runs in (hostNetwork), or the one given.
+// Where not every namespace of the machine belongs to the node (a lab whose nodes share one
+// kernel), the caller names the node's netns directories and turns the process search off: /proc
+// is then read only to find the processes of the namespaces found (their sockets' owners).
 // Read-only: it lists directories, reads links, stats files.
 
 import { readdir, readlink, stat } from 'node:fs/promises';
@@ -24,6 +27,12 @@ export interface DiscoveryOptions {
   readonly procRoot?: string;
   /** Directories of named namespaces (`ip netns`); default /run/netns and /var/run/netns. */
   readonly runNetnsDirs?: readonly string[];
+  /**
+   * Whether a process's namespace (/proc/PID/ns/net) counts as found; default true. When false,
+   * only the host and the namespaces under `runNetnsDirs` are found, and /proc only tells which
+   * processes are in them.
+   */
+  readonly procNetns?: boolean;
 }
 
 export interface DiscoveryResult {
@@ -60,16 +69,23 @@ function addFound(found: Map<number, FoundNetns>, inode: number, path: string, s
   return entry;
 }
 
-/** Every process's network namespace, by inode. */
-async function scanProc(procRoot: string, found: Map<number, FoundNetns>, warnings: SnapshotWarning[]): Promise<number> {
+interface ProcNetns {
+  readonly pid: number;
+  readonly inode: number;
+}
+
+/** Every process's network namespace inode, pids ascending; `processesScanned` counts them all. */
+async function scanProc(procRoot: string, searched: boolean, warnings: SnapshotWarning[]): Promise<{ processes: ProcNetns[]; processesScanned: number }> {
   let entries: string[];
   try {
     entries = await readdir(procRoot);
   } catch (error) {
-    warnings.push({ code: 'proc-unreadable', message: `cannot list ${procRoot}: ${errnoCode(error)}; namespaces of processes were not searched` });
-    return 0;
+    const lost = searched ? 'namespaces of processes were not searched' : 'the processes in each namespace are unknown';
+    warnings.push({ code: 'proc-unreadable', message: `cannot list ${procRoot}: ${errnoCode(error)}; ${lost}` });
+    return { processes: [], processesScanned: 0 };
   }
   const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number).sort((a, b) => a - b);
+  const processes: ProcNetns[] = [];
   let denied = 0;
   for (let i = 0; i < pids.length; i += PROC_BATCH) {
     const batch = pids.slice(i, i + PROC_BATCH);
@@ -86,15 +102,13 @@ async function scanProc(procRoot: string, found: Map<number, FoundNetns>, warnin
     );
     batch.forEach((pid, j) => {
       const m = NETNS_LINK.exec(links[j] ?? '');
-      if (m === null) return;
-      const entry = addFound(found, Number(m[1]), join(procRoot, String(pid), 'ns', 'net'), 'proc');
-      entry.pids.push(pid);
+      if (m !== null) processes.push({ pid, inode: Number(m[1]) });
     });
   }
   if (denied > 0) {
     warnings.push({ code: 'proc-denied', message: `the network namespace of ${denied} process(es) could not be read (permission denied): run the agent with hostPID and CAP_SYS_PTRACE` });
   }
-  return pids.length;
+  return { processes, processesScanned: pids.length };
 }
 
 /** Named namespaces under the /run/netns directories. */
@@ -138,13 +152,21 @@ export async function discoverNamespaces(options: DiscoveryOptions = {}): Promis
   if (host === undefined) throw new Error(`the host network namespace ${hostPath} does not exist`);
   if (host.dev !== self.dev) throw new Error(`${hostPath} is not a network namespace`);
 
+  const searchProc = options.procNetns ?? true;
   const found = new Map<number, FoundNetns>();
-  const processesScanned = await scanProc(procRoot, found, warnings);
+  const { processes, processesScanned } = await scanProc(procRoot, searchProc, warnings);
+  if (searchProc) {
+    for (const { pid, inode } of processes) addFound(found, inode, join(procRoot, String(pid), 'ns', 'net'), 'proc').pids.push(pid);
+  }
   await scanRunNetns(options.runNetnsDirs ?? ['/run/netns', '/var/run/netns'], self.dev, found, warnings);
 
   const hostEntry = found.get(host.ino) ?? { inode: host.ino, path: hostPath, foundBy: new Set<DiscoverySource>(), names: [], pids: [] };
   hostEntry.path = hostPath;
   hostEntry.foundBy.add('host');
   found.delete(host.ino);
+  if (!searchProc) {
+    // Only the processes of the namespaces found (a namespace holds only its node's processes).
+    for (const { pid, inode } of processes) (inode === host.ino ? hostEntry : found.get(inode))?.pids.push(pid);
+  }
   return { host: hostEntry, hostIsSelf: host.ino === self.ino, namespaces: found, processesScanned, warnings };
 }

@@ -513,9 +513,21 @@ function bridgeIngress(ctx: WalkContext, hop: HopStart, ns: NetnsRef, port: Link
   const bridgeName = port.master ?? '';
   const bridge = ns.state.routing.links.get(bridgeName);
   if (bridge === undefined) return [failed(t, { level: 'fatal', node: ns.id, code: 'LinkMissing', message: `${port.name} on ${ns.id} is enslaved to ${bridgeName}, which is not in the link dump` })];
+  // The frame has crossed the veth into this netns whatever the bridge then does with it.
+  const portLink = (trail: Trail): void => {
+    trail.links.push({
+      source: hop.from.id,
+      destination: ns.id,
+      type: 'veth',
+      direction: hop.dir,
+      packet: { before: formatPacket(hop.before), after: formatPacket(hop.packet) },
+      attributes: { sourceInterface: hop.fromIface, destinationInterface: port.name, bridge: bridge.name },
+    });
+  };
   if (!bridge.up) {
     const t2 = forkTrail(t);
     addAction(t2, ns.id, ns.type, { kind: 'receive', direction: hop.dir, iif: port.name, verdict: `DROP: bridge ${bridge.name} is down` });
+    portLink(t2);
     return [failed(t2, { level: 'fatal', node: ns.id, code: 'LinkDown', message: `bridge ${bridge.name} on ${ns.id} is down: frames from ${hop.from.id} arriving on its port ${port.name} are dropped` })];
   }
   if (port.bridgeSlave?.state !== undefined && port.bridgeSlave.state !== 'forwarding') {
@@ -524,14 +536,7 @@ function bridgeIngress(ctx: WalkContext, hop: HopStart, ns: NetnsRef, port: Link
   if (ownsAddress(ns.state, hop.nextHop)) return arrive(ctx, hop, ns, bridge.name, 'veth', { bridge: bridge.name, bridgePort: port.name }, t);
   // Switched at layer 2 to the port behind which the next hop lives.
   const t2 = forkTrail(t);
-  t2.links.push({
-    source: hop.from.id,
-    destination: ns.id,
-    type: 'veth',
-    direction: hop.dir,
-    packet: { before: formatPacket(hop.before), after: formatPacket(hop.packet) },
-    attributes: { sourceInterface: hop.fromIface, destinationInterface: port.name, bridge: bridge.name },
-  });
+  portLink(t2);
   return bridgeEgress(ctx, { ...hop, from: ns, fromIface: port.name, before: hop.packet }, ns, bridge, port.name, t2);
 }
 

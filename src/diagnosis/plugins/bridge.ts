@@ -137,6 +137,14 @@ function subjectPodsOn(subjects: Subjects, node: string): NetnsRef[] {
   return out;
 }
 
+/**
+ * Whether the bridge plugin has run on `node`: it creates the bridge and turns forwarding on at the
+ * first ADD, so a node that has never held a pod has neither, and needs neither.
+ */
+function hostsPods(cluster: ClusterState, node: string): boolean {
+  return cluster.objects.pods.some((p) => p.spec.nodeName === node && p.spec.hostNetwork !== true);
+}
+
 /** Whether the query's packets leave `node` (or come to it) through forwarding: not both ends on it. */
 function crossesNode(subjects: Subjects, node: string): boolean {
   return subjects.source?.nodeName !== node || subjects.destination?.nodeName !== node;
@@ -408,7 +416,8 @@ function checkNetns(cluster: ClusterState, at: NetnsRef, subjects: Subjects): Su
   }
   const bridge = at.state.routing.links.get(cfg.bridge);
   if (bridge !== undefined) out.push(...checkGateway(cfg, at, bridge));
-  out.push(...checkForwarding(cfg, at, subjects), ...checkNodeRoutes(cluster, at, subjects));
+  if (hostsPods(cluster, at.nodeName)) out.push(...checkForwarding(cfg, at, subjects));
+  out.push(...checkNodeRoutes(cluster, at, subjects));
   if (bridge !== undefined && cfg.mtu !== undefined && bridge.mtu !== cfg.mtu) {
     out.push({ level: 'warning', node: at.id, code: 'MTUMismatch', message: `${cfg.bridge} on ${at.id} has MTU ${bridge.mtu}; mtu is ${cfg.mtu} in ${cfg.file}` });
   }
@@ -423,7 +432,7 @@ function checkNetns(cluster: ClusterState, at: NetnsRef, subjects: Subjects): Su
 
 function expectations(cluster: ClusterState, at: NetnsRef): { kind: 'device'; name: string; why: string }[] {
   const result = nodeConfig(cluster, at.nodeName);
-  if (at.type !== 'node' || result?.kind !== 'bridge') return [];
+  if (at.type !== 'node' || result?.kind !== 'bridge' || !hostsPods(cluster, at.nodeName)) return [];
   return [{ kind: 'device', name: result.config.bridge, why: `the bridge of network ${result.config.network} in ${result.config.file}` }];
 }
 

@@ -27,6 +27,8 @@ export interface LabNodeContext {
   readonly kubeconfig: string;
   /** Progress lines. */
   log(line: string): void;
+  /** Called with each daemon the mode starts on the node (flanneld), so that the lab can record its pid for `netdiag lab down`. */
+  onProcess?(name: string, pid: number): void;
 }
 
 /** Every node of the lab, for modes that program peers (static routes, BGP-like routes). */
@@ -60,6 +62,12 @@ export interface NodeNetwork {
   readonly conflistPath: string;
   /** The node's VXLAN device address, on modes that have one (`{{nodes.NAME.vtep}}`). */
   readonly vtep?: string;
+  /**
+   * Annotations the mode's node agent would write on the Node object (calico-node's
+   * projectcalico.org/*): the kubelet merges them into the Node. Absent when the mode writes its
+   * own through the API server (flanneld) or has none.
+   */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** Wires the pod (CNI ADD through the node's chain, or the reproduced dataplane). */
   addPod(pod: LabPodContext): Promise<LabPodNetwork>;
   /** Unwires the pod (CNI DEL); a pod never added or already gone is fine. */

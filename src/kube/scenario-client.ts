@@ -1,0 +1,94 @@
+// What the lab's scenario runner reads and writes in the API server: the scenario's namespace and
+// objects (created as written; one that exists already counts as created, so a retried step is
+// harmless), the pods' and services' state it waits for, and the NetworkDiagnosis it reads back.
+
+import { CoreV1Api, DiscoveryV1Api, KubernetesObjectApi, type KubeConfig } from '@kubernetes/client-node';
+import type { NetworkDiagnosis } from '../api/v1alpha1/types.js';
+import { createDiagnosisClient } from './diagnosis-client.js';
+import { KubeApiError } from './errors.js';
+import { callApi } from './retry.js';
+
+export interface ScenarioPodState {
+  readonly phase?: string;
+  readonly ip?: string;
+  readonly ready: boolean;
+}
+
+export interface ScenarioClient {
+  createNamespace(name: string): Promise<void>;
+  /** Creates a manifest as written (apiVersion, kind, metadata with namespace); existing is fine. */
+  create(manifest: Readonly<Record<string, unknown>>): Promise<void>;
+  podState(namespace: string, name: string): Promise<ScenarioPodState | undefined>;
+  /** The service's ClusterIP, or undefined when it does not exist (yet). */
+  serviceClusterIP(namespace: string, name: string): Promise<string | undefined>;
+  /** Addresses of the service's ready endpoints, from its EndpointSlices. */
+  readyEndpoints(namespace: string, service: string): Promise<string[]>;
+  getDiagnosis(namespace: string, name: string): Promise<NetworkDiagnosis | undefined>;
+}
+
+function describeManifest(manifest: Readonly<Record<string, unknown>>): { kind: string; namespace?: string; name: string } {
+  const metadata = (manifest.metadata ?? {}) as { name?: string; namespace?: string };
+  return { kind: String(manifest.kind), name: metadata.name ?? '?', ...(metadata.namespace !== undefined ? { namespace: metadata.namespace } : {}) };
+}
+
+export function createScenarioClient(config: KubeConfig): ScenarioClient {
+  const core = config.makeApiClient(CoreV1Api);
+  const discovery = config.makeApiClient(DiscoveryV1Api);
+  const objects = KubernetesObjectApi.makeApiClient(config);
+  const diagnoses = createDiagnosisClient(config);
+
+  const createIgnoringExisting = async (operation: { description: string; verb: string; resource: string; namespace?: string }, call: () => Promise<unknown>): Promise<void> => {
+    try {
+      await callApi(operation, call);
+    } catch (error) {
+      if (error instanceof KubeApiError && error.kind === 'already-exists') return;
+      throw error;
+    }
+  };
+
+  return {
+    createNamespace(name: string): Promise<void> {
+      return createIgnoringExisting({ description: `create namespace ${name}`, verb: 'create', resource: 'namespaces' }, () => core.createNamespace({ body: { metadata: { name } } }));
+    },
+
+    create(manifest: Readonly<Record<string, unknown>>): Promise<void> {
+      const { kind, namespace, name } = describeManifest(manifest);
+      return createIgnoringExisting(
+        { description: `create ${kind} ${namespace !== undefined ? `${namespace}/` : ''}${name}`, verb: 'create', resource: kind.toLowerCase(), ...(namespace !== undefined ? { namespace } : {}) },
+        () => objects.create(manifest),
+      );
+    },
+
+    async podState(namespace: string, name: string): Promise<ScenarioPodState | undefined> {
+      try {
+        const pod = await callApi({ description: `get pod ${namespace}/${name}`, verb: 'get', resource: 'pods', namespace }, () => core.readNamespacedPod({ namespace, name }));
+        const ready = (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+        return { ready, ...(pod.status?.phase !== undefined ? { phase: pod.status.phase } : {}), ...(pod.status?.podIP !== undefined ? { ip: pod.status.podIP } : {}) };
+      } catch (error) {
+        if (error instanceof KubeApiError && error.kind === 'not-found') return undefined;
+        throw error;
+      }
+    },
+
+    async serviceClusterIP(namespace: string, name: string): Promise<string | undefined> {
+      try {
+        const service = await callApi({ description: `get service ${namespace}/${name}`, verb: 'get', resource: 'services', namespace }, () => core.readNamespacedService({ namespace, name }));
+        return service.spec?.clusterIP;
+      } catch (error) {
+        if (error instanceof KubeApiError && error.kind === 'not-found') return undefined;
+        throw error;
+      }
+    },
+
+    async readyEndpoints(namespace: string, service: string): Promise<string[]> {
+      const slices = await callApi({ description: `list endpointslices of service ${namespace}/${service}`, verb: 'list', resource: 'endpointslices', namespace }, () =>
+        discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` }),
+      );
+      return slices.items.flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready !== false).flatMap((e) => e.addresses));
+    },
+
+    getDiagnosis(namespace: string, name: string): Promise<NetworkDiagnosis | undefined> {
+      return diagnoses.getDiagnosis(namespace, name);
+    },
+  };
+}
