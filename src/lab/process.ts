@@ -70,6 +70,25 @@ export async function mustRunCommand(program: string, args: readonly string[], o
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Polls `probe` until it returns a value (not undefined), for at most `timeoutMs`; then fails
+ * saying what it waited for and the last error the probe threw, if any.
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
 /** The last `lines` lines of a file, or `(no log)`. */
 export function tail(path: string | undefined, lines: number): string {
   if (path === undefined || !existsSync(path)) return '(no log)';

@@ -9,7 +9,7 @@
 
 import { loadKubeConfig } from '../kube/client.js';
 import { createScenarioClient, type ScenarioClient } from '../kube/scenario-client.js';
-import { tryRun, sleep } from './process.js';
+import { tryRun, waitFor } from './process.js';
 import { expandTemplates, type Scenario, type TemplateValues } from './scenario.js';
 import { judgeScenario, type DiagnosisOutcome, type ScenarioResult } from './scenario-judge.js';
 import { nodeListenerPodName, SCENARIO_DIAGNOSIS_NAME, scenarioManifests } from './scenario-manifests.js';
@@ -36,23 +36,6 @@ export interface ScenarioRunnerDeps {
   readonly diagnosisTimeoutMs?: number;
 }
 
-class SetupError extends Error {}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new SetupError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
-    await sleep(250);
-  }
-}
-
 /** Whether kube-proxy has programmed CLUSTER_IP in NETNS (a KUBE-SERVICES rule names it, in nat or, without endpoints, in filter). */
 function kubeProxyProgrammed(netns: string, clusterIP: string): boolean {
   const dump = tryRun('ip', ['netns', 'exec', netns, 'iptables-save'], { timeoutMs: 10_000 });
@@ -70,31 +53,39 @@ async function setUp(scenario: Scenario, lab: ScenarioLab, client: ScenarioClien
   log(`waiting for ${podNames.length} pod(s) to be Ready`);
   const podIps: Record<string, string> = {};
   for (const name of podNames) {
-    podIps[name] = await waitFor(`pod ${ns}/${name} to be Ready with an IP`, timeoutMs, async () => {
-      const state = await client.podState(ns, name);
-      return state?.ready === true && state.ip !== undefined ? state.ip : undefined;
-    });
+    podIps[name] = await waitFor(
+      `pod ${ns}/${name} to be Ready with an IP`,
+      async () => {
+        const state = await client.podState(ns, name);
+        return state?.ready === true && state.ip !== undefined ? state.ip : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   for (const service of scenario.services) {
     const want = service.endpoints.map((p) => podIps[p]).filter((ip): ip is string => ip !== undefined).sort();
     log(`waiting for service ${service.name}: ${want.length} endpoint(s) in its EndpointSlices, programmed by kube-proxy on every node`);
-    await waitFor(`the EndpointSlices of service ${ns}/${service.name} to list ${want.length === 0 ? 'no endpoint' : want.join(', ')}`, timeoutMs, async () => {
-      const ready = (await client.readyEndpoints(ns, service.name)).sort();
-      return ready.join(',') === want.join(',') ? true : undefined;
-    });
-    const clusterIP = await waitFor(`service ${ns}/${service.name} to have a ClusterIP`, timeoutMs, () => client.serviceClusterIP(ns, service.name));
+    await waitFor(
+      `the EndpointSlices of service ${ns}/${service.name} to list ${want.length === 0 ? 'no endpoint' : want.join(', ')}`,
+      async () => {
+        const ready = (await client.readyEndpoints(ns, service.name)).sort();
+        return ready.join(',') === want.join(',') ? true : undefined;
+      },
+      timeoutMs,
+    );
+    const clusterIP = await waitFor(`service ${ns}/${service.name} to have a ClusterIP`, () => client.serviceClusterIP(ns, service.name), timeoutMs);
     for (const node of scenario.nodes) {
       const netns = lab.node(node.name)?.netns;
-      if (netns === undefined) throw new SetupError(`the lab has no node ${node.name}`);
-      await waitFor(`kube-proxy on ${node.name} to program service ${service.name} (${clusterIP})`, timeoutMs, () => Promise.resolve(kubeProxyProgrammed(netns, clusterIP) ? true : undefined));
+      if (netns === undefined) throw new Error(`the lab has no node ${node.name}`);
+      await waitFor(`kube-proxy on ${node.name} to program service ${service.name} (${clusterIP})`, () => Promise.resolve(kubeProxyProgrammed(netns, clusterIP) ? true : undefined), timeoutMs);
     }
   }
 
   const nodes: Record<string, TemplateValues['nodes'][string]> = {};
   for (const node of scenario.nodes) {
     const n = lab.node(node.name);
-    if (n === undefined) throw new SetupError(`the lab has no node ${node.name}`);
+    if (n === undefined) throw new Error(`the lab has no node ${node.name}`);
     nodes[node.name] = { ip: n.ip, podCIDR: n.podCIDR, ...(n.vtep !== undefined ? { vtep: n.vtep } : {}) };
   }
   const pods: Record<string, TemplateValues['pods'][string]> = {};
@@ -112,15 +103,15 @@ function applyFaults(scenario: Scenario, lab: ScenarioLab, values: TemplateValue
     const expanded = expandTemplates(command, values, where);
     log(`fault ${where}: ${expanded}`);
     const result = tryRun('ip', ['netns', 'exec', netns, 'sh', '-c', expanded], { timeoutMs: 30_000 });
-    if (!result.ok) throw new SetupError(`fault ${where} (${expanded}) failed (exit ${result.status}): ${(result.stderr || result.stdout).trim()}`);
+    if (!result.ok) throw new Error(`fault ${where} (${expanded}) failed (exit ${result.status}): ${(result.stderr || result.stdout).trim()}`);
   };
   for (const [i, node] of scenario.nodes.entries()) {
     const netns = lab.node(node.name)?.netns;
-    if (netns === undefined) throw new SetupError(`the lab has no node ${node.name}`);
+    if (netns === undefined) throw new Error(`the lab has no node ${node.name}`);
     for (const [j, fault] of (node.faults ?? []).entries()) run(netns, fault, `${scenario.file}: nodes[${i}].faults[${j}]`);
     for (const [k, pod] of (node.pods ?? []).entries()) {
       const podNetns = lab.pod(SCENARIO_NAMESPACE, pod.name)?.netns;
-      if ((pod.faults ?? []).length > 0 && podNetns === undefined) throw new SetupError(`pod ${pod.name} has no network namespace in the lab`);
+      if ((pod.faults ?? []).length > 0 && podNetns === undefined) throw new Error(`pod ${pod.name} has no network namespace in the lab`);
       for (const [j, fault] of (pod.faults ?? []).entries()) run(podNetns ?? '', fault, `${scenario.file}: nodes[${i}].pods[${k}].faults[${j}]`);
     }
   }
@@ -157,14 +148,18 @@ export async function runScenario(scenario: Scenario, deps: ScenarioRunnerDeps):
     await client.create(diagnosis);
     let outcome: DiagnosisOutcome;
     try {
-      outcome = await waitFor(`NetworkDiagnosis ${SCENARIO_NAMESPACE}/${SCENARIO_DIAGNOSIS_NAME} to be Ready or Stalled`, diagnosisTimeoutMs, async () => {
-        const d = await client.getDiagnosis(SCENARIO_NAMESPACE, SCENARIO_DIAGNOSIS_NAME);
-        const conditions = d?.status?.conditions ?? [];
-        const isTrue = (type: string): boolean => conditions.some((c) => c.type === type && c.status === 'True' && c.observedGeneration === d?.metadata.generation);
-        if (isTrue('Ready')) return { completed: true, status: d?.status ?? {} };
-        if (isTrue('Stalled')) return { completed: false, status: d?.status ?? {} };
-        return undefined;
-      });
+      outcome = await waitFor(
+        `NetworkDiagnosis ${SCENARIO_NAMESPACE}/${SCENARIO_DIAGNOSIS_NAME} to be Ready or Stalled`,
+        async () => {
+          const d = await client.getDiagnosis(SCENARIO_NAMESPACE, SCENARIO_DIAGNOSIS_NAME);
+          const conditions = d?.status?.conditions ?? [];
+          const isTrue = (type: string): boolean => conditions.some((c) => c.type === type && c.status === 'True' && c.observedGeneration === d?.metadata.generation);
+          if (isTrue('Ready')) return { completed: true, status: d?.status ?? {} };
+          if (isTrue('Stalled')) return { completed: false, status: d?.status ?? {} };
+          return undefined;
+        },
+        diagnosisTimeoutMs,
+      );
     } catch (error) {
       return failedResult(scenario, 'diagnosis', error);
     }

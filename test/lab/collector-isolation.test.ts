@@ -17,20 +17,10 @@ import { readSnapshotConfigMaps } from '../../src/kube/snapshot-configmaps.js';
 import { startLab, type Lab } from '../../src/lab/lab.js';
 import type { LabRunningPod } from '../../src/lab/virtual-kubelet.js';
 import { destroyNetnsWithPrefix, tryRun } from '../support/netns.js';
+import { waitFor } from '../../src/lab/process.js';
 import { describeAsRoot } from '../support/root.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 interface TestLab {
   readonly key: 'one' | 'two';

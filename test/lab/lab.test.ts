@@ -15,20 +15,10 @@ import { startLab, type Lab } from '../../src/lab/lab.js';
 import { readState } from '../../src/lab/state.js';
 import { destroyNetnsWithPrefix, tryRun } from '../support/netns.js';
 import { probeTcp } from '../support/packet-probe.js';
+import { waitFor } from '../../src/lab/process.js';
 import { describeAsRoot } from '../support/root.js';
 
 const PREFIX = `ndl1${randomBytes(3).toString('hex')}`;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 function webPod(name: string, node: string, port: number, labels: Record<string, string> = {}): V1Pod {
   return {
