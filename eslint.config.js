@@ -73,7 +73,7 @@ export default tseslint.config(
   ),
   // The pure core: no I/O, no Kubernetes client, no logger.
   forbid(
-    ['src/diagnosis/*.ts', 'src/api/**/*.ts', 'src/collector/*.ts', 'src/collector/parsers/**/*.ts', 'src/lab/scenario.ts', 'src/lab/scenario-manifests.ts', 'src/lab/scenario-judge.ts', 'src/lab/networks/types.ts'],
+    ['src/diagnosis/*.ts', 'src/api/**/*.ts', 'src/collector/*.ts', 'src/collector/parsers/**/*.ts', 'src/lab/scenario.ts', 'src/lab/scenario-manifests.ts', 'src/lab/scenario-judge.ts', 'src/lab/networks/types.ts', 'src/cni-tap/tap.ts', 'src/cni-tap/conflist-edit.ts'],
     shellFolders,
     'This code is pure: no I/O, no Kubernetes client, no logger (docs/architecture.md).',
     ioModules,
