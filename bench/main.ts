@@ -8,6 +8,8 @@ import type { Bench, BenchOptions, BenchResult } from './bench.js';
 import { COLLECT_BENCH } from './collect.js';
 import { CONTROL_PLANE_BENCH } from './control-plane.js';
 import { DIAGNOSE_BENCH } from './diagnose.js';
+import { LAB_BENCH } from './lab.js';
+import { OPERATOR_BENCH } from './operator.js';
 import { ROUTING_BENCH } from './routing.js';
 import { TRACE_BENCH } from './trace.js';
 
@@ -17,6 +19,8 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   routing: ROUTING_BENCH,
   collect: COLLECT_BENCH,
   'control-plane': CONTROL_PLANE_BENCH,
+  lab: LAB_BENCH,
+  operator: OPERATOR_BENCH,
 };
 
 function usage(): string {

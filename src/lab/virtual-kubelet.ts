@@ -21,6 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { KubeApiError } from '../kube/errors.js';
 import type { InformerEventType, RunningInformer } from '../kube/informer.js';
 import type { KubePod, KubePodStatus, NodeAgentClient } from '../kube/node-agent-client.js';
 import { writeKubeconfig } from './control-plane.js';
@@ -85,6 +86,23 @@ interface PodRuntime {
 const LEASE_SECONDS = 40;
 const LEASE_RENEW_MS = 10_000;
 const STATUS_HEARTBEAT_MS = 30_000;
+
+/**
+ * The API server's node authorizer learns that a pod is bound to this node a moment after the
+ * binding: until then the node's reads of the pod's ConfigMaps and its token requests are refused
+ * (403 "no relationship found between node and this object"). A kubelet retries; so does this.
+ */
+async function whenAuthorized<T>(call: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 2000)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.kind === 'forbidden') || Date.now() > deadline) throw error;
+      await sleep(delayMs);
+    }
+  }
+}
 
 /** `<prefix>-<ns>-<pod>` cut short, plus a hash of the uid: unique, readable, a valid file name. */
 export function podNetnsName(prefix: string, namespace: string, name: string, uid: string): string {
@@ -396,7 +414,7 @@ export class VirtualKubelet {
       mkdirSync(volumeDir, { recursive: true });
       volumeDirs.set(volume.name, volumeDir);
       if (volume.configMap !== undefined) {
-        const files = await o.client.readConfigMap(runtime.namespace, volume.configMap.name ?? '');
+        const files = await whenAuthorized(() => o.client.readConfigMap(runtime.namespace, volume.configMap?.name ?? ''));
         if (files === undefined && volume.configMap.optional !== true) throw new Error(`configmap ${runtime.namespace}/${volume.configMap.name ?? ''} (volume ${volume.name}) not found`);
         for (const [key, content] of Object.entries(files ?? {})) writeFileSync(join(volumeDir, key), content);
       }
@@ -408,7 +426,7 @@ export class VirtualKubelet {
 
     // The service account's token, bound to the pod, in a kubeconfig for the lab's API server.
     const serviceAccount = pod.spec?.serviceAccountName ?? 'default';
-    const token = await o.client.requestToken(runtime.namespace, serviceAccount, { name: runtime.name, uid: runtime.uid }, 3600);
+    const token = await whenAuthorized(() => o.client.requestToken(runtime.namespace, serviceAccount, { name: runtime.name, uid: runtime.uid }, 3600));
     const kubeconfig = writeKubeconfig(join(dir, 'kubeconfig'), o.server, o.caFile, { token });
 
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: dir, KUBECONFIG: kubeconfig };
