@@ -13,7 +13,7 @@ import { cleanRecorded, labProcessAlive, readState, statePath, type LabStateData
 import { CliError, UsageError } from './cli-error.js';
 import { parseFlags } from './flags.js';
 
-export const LAB_USAGE = `usage: netdiag lab up [--network MODE] [--nodes N] [--no-operator] [--dir DIR] [--prefix NAME]
+export const LAB_USAGE = `usage: netdiag lab up [--network MODE] [--nodes N] [--no-operator] [--cni-tap] [--dir DIR] [--prefix NAME]
        netdiag lab status [--dir DIR]
        netdiag lab down [--dir DIR]
        netdiag lab run FILE... [--json] [--dir DIR]
@@ -34,6 +34,9 @@ network's real CNI plugins, real kube-proxy on every node. Needs Linux and root.
                    (default bridge)
   --nodes N        number of nodes, 1 to 10 (default 2)
   --no-operator    do not start the netdiag operator against the lab
+  --cni-tap        install netdiag's CNI tap on every node before any pod (netdiag cni-tap
+                   install): every pod's CNI calls are recorded under the node's
+                   /var/log/netdiag; not on the calico modes (they execute no CNI chain)
   --dir DIR        the lab's directory (default .netdiag/lab): kubeconfig, bin/, logs, state
   --prefix NAME    names of the lab's bridge (NAME0) and namespaces (NAME-...), default ndlab;
                    another prefix (and --dir) runs a second lab beside the first
@@ -53,6 +56,7 @@ interface UpFlags {
   readonly network: ScenarioNetwork;
   readonly nodes: number;
   readonly operator: boolean;
+  readonly cniTap: boolean;
   readonly dir: string;
   readonly prefix?: string;
 }
@@ -63,16 +67,22 @@ async function parseUp(args: string[]): Promise<UpFlags> {
     network: { type: 'string' },
     nodes: { type: 'string' },
     'no-operator': { type: 'boolean' },
+    'cni-tap': { type: 'boolean' },
     dir: { type: 'string' },
     prefix: { type: 'string' },
   });
   if (flags.prefix !== undefined && !/^[a-z][a-z0-9]{0,10}$/.test(flags.prefix)) throw new UsageError(`--prefix ${JSON.stringify(flags.prefix)}: expected 1 to 11 lower-case letters and digits, starting with a letter`);
   const network = flags.network ?? 'bridge';
   if (!(NETWORKS as readonly string[]).includes(network)) throw new UsageError(`--network ${JSON.stringify(network)}: expected one of ${NETWORKS.join(', ')}`);
+  if (flags['cni-tap'] === true) {
+    const { cniTapRefusal } = await import('../lab/cni-tap.js');
+    const refusal = cniTapRefusal(network as ScenarioNetwork);
+    if (refusal !== undefined) throw new UsageError(`--cni-tap: ${refusal}`);
+  }
   const nodesText = flags.nodes ?? '2';
   const nodes = Number(nodesText);
   if (!/^\d+$/.test(nodesText) || nodes < 1 || nodes > 10) throw new UsageError(`--nodes ${JSON.stringify(nodesText)}: expected a number from 1 to 10`);
-  return { network: network as ScenarioNetwork, nodes, operator: flags['no-operator'] !== true, dir: resolve(flags.dir ?? DEFAULT_DIR), ...(flags.prefix !== undefined ? { prefix: flags.prefix } : {}) };
+  return { network: network as ScenarioNetwork, nodes, operator: flags['no-operator'] !== true, cniTap: flags['cni-tap'] === true, dir: resolve(flags.dir ?? DEFAULT_DIR), ...(flags.prefix !== undefined ? { prefix: flags.prefix } : {}) };
 }
 
 function parseDir(args: string[]): string {
@@ -127,7 +137,7 @@ async function serve(flags: UpFlags): Promise<number> {
   process.on('SIGHUP', onSignal);
   try {
     const { startLab } = await import('../lab/lab.js');
-    const lab = await startLab({ network: flags.network, nodes: flags.nodes, dir: flags.dir, operator: flags.operator, log: out, signal: abort.signal, ...(flags.prefix !== undefined ? { prefix: flags.prefix, subnet: -1 } : {}) });
+    const lab = await startLab({ network: flags.network, nodes: flags.nodes, dir: flags.dir, operator: flags.operator, ...(flags.cniTap ? { cniTap: true } : {}), log: out, signal: abort.signal, ...(flags.prefix !== undefined ? { prefix: flags.prefix, subnet: -1 } : {}) });
     stop = async () => {
       await lab.stop();
       out('lab stopped');
@@ -156,7 +166,7 @@ async function up(flags: UpFlags): Promise<number> {
   const logFile = join(flags.dir, 'lab.log');
   const fd = openSync(logFile, 'w');
   const cli = process.argv[1] ?? '';
-  const daemonArgs = [cli, 'lab', 'serve', '--network', flags.network, '--nodes', String(flags.nodes), '--dir', flags.dir, ...(flags.operator ? [] : ['--no-operator']), ...(flags.prefix !== undefined ? ['--prefix', flags.prefix] : [])];
+  const daemonArgs = [cli, 'lab', 'serve', '--network', flags.network, '--nodes', String(flags.nodes), '--dir', flags.dir, ...(flags.operator ? [] : ['--no-operator']), ...(flags.cniTap ? ['--cni-tap'] : []), ...(flags.prefix !== undefined ? ['--prefix', flags.prefix] : [])];
   const daemon = spawn(process.execPath, daemonArgs, { detached: true, stdio: ['ignore', fd, fd], cwd: process.cwd() });
   closeSync(fd);
   daemon.unref();

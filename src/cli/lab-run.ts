@@ -73,7 +73,7 @@ export async function runLabRun(args: string[]): Promise<number> {
     for (const [i, scenario] of scenarios.entries()) {
       const dir = join(base, `scenario-${i + 1}`);
       const result = await runScenario(scenario, {
-        startLab: async (s) => scenarioLabOf(await startLab({ network: s.network, nodes: s.nodes.map((n) => n.name), dir, operator: true, prefix: RUN_PREFIX, log })),
+        startLab: async (s) => scenarioLabOf(await startLab({ network: s.network, nodes: s.nodes.map((n) => n.name), dir, operator: true, ...(s.cniTap === true ? { cniTap: true } : {}), prefix: RUN_PREFIX, log })),
         log,
       });
       results.push(result);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { matchPods, type MatchCandidate } from './pod-match.js';
+import type { CniCallRecord } from '../diagnosis/index.js';
+import { matchPods, recordedNetns, type MatchCandidate } from './pod-match.js';
 import type { PodRef } from './snapshot.js';
 
 const pod = (name: string, ips: string[], extra: Partial<PodRef> = {}): PodRef => ({ namespace: 'ns', name, ips, ...extra });
@@ -58,5 +59,60 @@ describe('matchPods', () => {
     expect([...result.podByInode.keys()]).toEqual([1]);
     expect(result.unmatched).toEqual([2]);
     expect(result.hostNetworkPods).toEqual([h]);
+  });
+});
+
+describe('pods matched by the CNI call records (CNI_NETNS of the last successful ADD)', () => {
+  const rec = (position: 'head' | 'tail', command: string, containerId: string, netns: string, podName: string, extra: Partial<CniCallRecord> = {}): CniCallRecord => ({
+    v: 1,
+    time: '2026-01-01T00:00:00.000Z',
+    position,
+    command,
+    containerId,
+    netns,
+    ifname: 'eth0',
+    args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=${podName};K8S_POD_UID=u-${podName}`,
+    pid: 1,
+    ...extra,
+  });
+  const a = pod('a', ['10.0.0.2'], { uid: 'u-a' });
+  const b = pod('b', ['10.0.0.3'], { uid: 'u-b' });
+
+  it('keeps the netns of each pod\'s last ADD that reached the tail; a failed ADD, another pod\'s uid or a DEL do not count', () => {
+    const records = [
+      rec('head', 'ADD', 'c1', '/var/run/netns/cni-1', 'a'),
+      rec('tail', 'ADD', 'c1', '/var/run/netns/cni-1', 'a'),
+      rec('head', 'ADD', 'c2', '/var/run/netns/cni-2', 'a'),
+      // c2 failed: no tail. b's ADD is of another pod b (uid differs).
+      rec('head', 'ADD', 'c3', '/var/run/netns/cni-3', 'b', { args: 'K8S_POD_NAMESPACE=ns;K8S_POD_NAME=b;K8S_POD_UID=u-old' }),
+      rec('tail', 'ADD', 'c3', '/var/run/netns/cni-3', 'b'),
+      rec('tail', 'DEL', 'c1', '/var/run/netns/cni-1', 'a'),
+    ];
+    expect([...recordedNetns(records, [a, b])]).toEqual([['ns/a', '/var/run/netns/cni-1']]);
+  });
+
+  it('matches a pod whose address changed after its ADD to the namespace the runtime named, before any IP', () => {
+    const result = matchPods({
+      pods: [a, b],
+      hostAddresses: [],
+      recordedNetns: new Map([['ns/a', '/var/run/netns/cni-1']]),
+      candidates: [
+        { inode: 1, path: '/proc/1/root/run/netns/cni-1', addresses: ['10.0.0.250'] },
+        { inode: 2, path: '/proc/1/root/run/netns/cni-2', addresses: ['10.0.0.3'] },
+        { inode: 3, path: '/proc/1/root/run/netns/other', addresses: ['10.0.0.2'] },
+      ],
+    });
+    expect([...result.podByInode]).toEqual([
+      [1, { pod: a, matchedBy: 'cni-record' }],
+      [2, { pod: b, matchedBy: 'ip' }],
+    ]);
+  });
+
+  it.each([
+    ['a file of another name', '/proc/1/root/run/netns/cni-9'],
+    ['the same name outside a netns directory', '/proc/1/root/run/cni-1'],
+  ])('falls back to the IPs when no candidate is the named namespace: %s', (_what, path) => {
+    const result = matchPods({ pods: [a], hostAddresses: [], recordedNetns: new Map([['ns/a', '/var/run/netns/cni-1']]), candidates: [{ inode: 1, path, addresses: ['10.0.0.2'] }] });
+    expect([...result.podByInode]).toEqual([[1, { pod: a, matchedBy: 'ip' }]]);
   });
 });

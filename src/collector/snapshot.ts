@@ -194,7 +194,7 @@ export interface NamespaceSnapshot {
   /** For kind `pod`: the pod. */
   readonly pod?: PodRef;
   /** For kind `pod`: how the pod was matched to this namespace. */
-  readonly matchedBy?: 'cri' | 'ip';
+  readonly matchedBy?: 'cri' | 'cni-record' | 'ip';
   readonly netstack: NetstackCapture;
 }
 

@@ -12,6 +12,8 @@ export interface ScenarioPodState {
   readonly phase?: string;
   readonly ip?: string;
   readonly ready: boolean;
+  /** Why a container waits, as the kubelet reported it (`REASON: message`), e.g. a failed sandbox. */
+  readonly waiting?: string;
 }
 
 export interface ScenarioClient {
@@ -63,7 +65,13 @@ export function createScenarioClient(config: KubeConfig): ScenarioClient {
       try {
         const pod = await callApi({ description: `get pod ${namespace}/${name}`, verb: 'get', resource: 'pods', namespace }, () => core.readNamespacedPod({ namespace, name }));
         const ready = (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-        return { ready, ...(pod.status?.phase !== undefined ? { phase: pod.status.phase } : {}), ...(pod.status?.podIP !== undefined ? { ip: pod.status.podIP } : {}) };
+        const waiting = (pod.status?.containerStatuses ?? []).map((c) => c.state?.waiting).find((w) => w?.reason !== undefined);
+        return {
+          ready,
+          ...(pod.status?.phase !== undefined ? { phase: pod.status.phase } : {}),
+          ...(pod.status?.podIP !== undefined ? { ip: pod.status.podIP } : {}),
+          ...(waiting?.reason !== undefined ? { waiting: `${waiting.reason}${waiting.message !== undefined ? `: ${waiting.message}` : ''}` } : {}),
+        };
       } catch (error) {
         if (error instanceof KubeApiError && error.kind === 'not-found') return undefined;
         throw error;

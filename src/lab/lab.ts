@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNodeAgentClient } from '../kube/node-agent-client.js';
 import { LAB_COMPONENTS, provisionBinaries, repoRoot } from './binaries.js';
+import { cniTapFiles, cniTapRefusal, installCniTap, linkCniTap } from './cni-tap.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { startKubeProxy, type KubeProxy } from './kube-proxy.js';
 import { labNetwork } from './networks/index.js';
@@ -42,6 +43,12 @@ export interface LabOptions {
   readonly apiPort?: number;
   /** Aborting stops the build at the next step and tears down what was built (startLab rejects). */
   readonly signal?: AbortSignal;
+  /**
+   * Put netdiag's CNI tap at the head and tail of every node's configuration list (`netdiag cni-tap
+   * install`, before any pod), so that every pod's CNI calls are recorded (cni-tap.ts). Refused on
+   * the calico modes, which execute no chain.
+   */
+  readonly cniTap?: boolean;
 }
 
 export interface LabNode extends RecordedNode {
@@ -67,6 +74,14 @@ export interface Lab {
   pods(): LabRunningPod[];
   /** Waits until the kubelet of its node runs the pod (it has an IP), or fails after `timeoutMs`. */
   waitForPod(namespace: string, name: string, timeoutMs?: number): Promise<LabRunningPod>;
+  /** The running operator's pid, or undefined (not asked for, not built, or exited). */
+  operatorPid(): number | undefined;
+  /**
+   * Sends the operator `signal` (default SIGTERM, its graceful shutdown; SIGKILL plays a crash),
+   * waits for it to exit (SIGKILL after 25 s) and starts it again as the build did. Fails when the
+   * lab runs no operator.
+   */
+  restartOperator(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -95,6 +110,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     throw new Error(`a lab is already running from ${dir} (pid ${previous.pid}): netdiag lab down first`);
   }
   const network = typeof options.network === 'string' ? labNetwork(options.network) : options.network;
+  const tapRefusal = options.cniTap === true ? cniTapRefusal(network.mode) : undefined;
+  if (tapRefusal !== undefined) throw new Error(`cniTap: ${tapRefusal}`);
   const nodeNames = typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `node${i + 1}`) : [...options.nodes];
   if (nodeNames.length === 0) throw new Error('a lab needs at least one node');
 
@@ -103,6 +120,13 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const proxies: KubeProxy[] = [];
   let plane: ControlPlane | undefined;
   let operator: Daemon | undefined;
+  let operatorMain: string | undefined;
+  /** The one way the operator starts (at the build and on restartOperator), recorded in the state file. */
+  const startOperator = (main: string, kubeconfig: string): Daemon => {
+    const daemon = startDaemon('operator', process.execPath, [main, '--kubeconfig', kubeconfig, '--namespace', OPERATOR_NAMESPACE, '--collector-image', 'netdiag:lab', '--no-leader-elect', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0'], join(dir, 'operator.log'));
+    state.addProcess({ name: 'operator', pid: daemon.pid, marker: main });
+    return daemon;
+  };
   let stopping: Promise<void> | undefined;
 
   const teardown = async (): Promise<void> => {
@@ -202,6 +226,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       state.setNode({ ...k.node });
       step(`${k.node.name}: ${network.mode} network up (${result.value.conflistPath})`);
     }
+    if (options.cniTap === true) {
+      const tap = cniTapFiles(repoRoot());
+      linkCniTap(tap.plugin, binDir);
+      for (const node of nodes) step(`${node.name}: CNI tap: ${installCniTap(tap.cli, node.rootDir)}`);
+    }
 
     for (const node of nodes) {
       const proxy = startKubeProxy({ node: node.name, netns: node.netns, ip: node.ip, rootDir: node.rootDir, binDir, kubeconfig: proxyKubeconfig, clusterCIDR: network.clusterCIDR });
@@ -220,8 +249,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         step(`operator: ${main} not built, not started`);
       } else {
         prepareOperator(kubeconfig, binDir);
-        operator = startDaemon('operator', process.execPath, [main, '--kubeconfig', kubeconfig, '--namespace', OPERATOR_NAMESPACE, '--collector-image', 'netdiag:lab', '--no-leader-elect', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0'], join(dir, 'operator.log'));
-        state.addProcess({ name: 'operator', pid: operator.pid, marker: main });
+        operator = startOperator(main, kubeconfig);
+        operatorMain = main;
         step(`operator started (pid ${operator.pid}, log ${join(dir, 'operator.log')})`);
       }
     }
@@ -253,6 +282,24 @@ export async function startLab(options: LabOptions): Promise<Lab> {
           if (Date.now() > deadline) throw new Error(`pod ${namespace}/${name} is not running after ${timeoutMs / 1000}s`);
           await sleep(100);
         }
+      },
+      operatorPid() {
+        return operator === undefined || operator.exited ? undefined : operator.pid;
+      },
+      async restartOperator(signal = 'SIGTERM') {
+        const current = operator;
+        if (current === undefined || operatorMain === undefined) throw new Error('the lab runs no operator (start it with operator: true, after npm run build)');
+        if (stopping !== undefined) throw new Error('the lab is stopping');
+        if (!current.exited) {
+          const exited = new Promise<void>((resolve) => current.child.once('exit', () => resolve()));
+          current.child.kill(signal);
+          const timer = setTimeout(() => current.child.kill('SIGKILL'), 25_000);
+          await exited;
+          clearTimeout(timer);
+        }
+        state.removeProcess(current.pid);
+        operator = startOperator(operatorMain, kubeconfig);
+        say(`operator restarted after ${signal} (pid ${operator.pid})`);
       },
       stop() {
         stopping ??= teardown();

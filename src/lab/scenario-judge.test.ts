@@ -61,6 +61,31 @@ describe('judgeScenario', () => {
     expect(judgeScenario(s, 'ns-1', { completed: true, status: UNREACHABLE }).mismatches).toEqual(['unexpected fatal LinkDown on node1: cni0 is down']);
   });
 
+  it('noOtherCritical: a critical or fatal suspicion not expected is a mismatch; a warning is not', () => {
+    const status: NetworkDiagnosisStatus = {
+      ...UNREACHABLE,
+      suspicions: [...(UNREACHABLE.suspicions ?? []), { level: 'critical', node: 'ns-1/pod2', code: 'CniAddFailed', message: 'ADD failed' }],
+    };
+    expect(judgeScenario(scenario('{noOtherCritical: true, suspicions: [{code: LinkDown}]}'), 'ns-1', { completed: true, status }).mismatches).toEqual([
+      'unexpected critical CniAddFailed on pod2: ADD failed',
+    ]);
+    expect(judgeScenario(scenario('{noOtherCritical: true, suspicions: [{code: "Cni*"}, {code: LinkDown}]}'), 'ns-1', { completed: true, status }).passed).toBe(true);
+  });
+
+  it('absent: any suspicion it matches is a mismatch, a code prefix ending in * included', () => {
+    const status: NetworkDiagnosisStatus = {
+      verdict: 'Reachable',
+      suspicions: [
+        { level: 'warning', node: 'node2', code: 'CniChainMismatch', message: 'chain differs' },
+        { level: 'info', node: 'node1', code: 'UnsupportedConfig', message: 'generic provider' },
+      ],
+    };
+    expect(judgeScenario(scenario('{verdict: Reachable, absent: [{code: "Cni*"}]}'), 'ns-1', { completed: true, status }).mismatches).toEqual([
+      'unexpected warning CniChainMismatch on node2: chain differs (absent: Cni*)',
+    ]);
+    expect(judgeScenario(scenario('{verdict: Reachable, absent: [{code: "Cni*", node: node1}, {code: LinkDown}]}'), 'ns-1', { completed: true, status }).passed).toBe(true);
+  });
+
   it('completed: false expects a Stalled diagnosis; a stalled one is reported with its reason otherwise', () => {
     const stalled: NetworkDiagnosisStatus = { conditions: [{ type: 'Stalled', status: 'True', reason: 'ObjectNotFound', message: 'pod ns-1/pod9 not found', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     expect(judgeScenario(scenario('{completed: false}'), 'ns-1', { completed: false, status: stalled }).passed).toBe(true);

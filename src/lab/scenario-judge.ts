@@ -2,7 +2,7 @@
 // the scenario does (pod and node names; IP addresses for anything else). Pure.
 
 import type { NetworkDiagnosisStatus, StatusPacketPath, SuspicionLevel } from '../api/v1alpha1/index.js';
-import type { ExpectedSuspicion, Scenario } from './scenario.js';
+import { codeMatches, type ExpectedSuspicion, type Scenario } from './scenario.js';
 
 /** How the diagnosis ended, as read from its status. */
 export interface DiagnosisOutcome {
@@ -59,7 +59,7 @@ function matches(expected: ExpectedSuspicion, actual: ResultSuspicion): boolean 
   return (
     (expected.node === undefined || expected.node === actual.node) &&
     (expected.level === undefined || expected.level === actual.level) &&
-    (expected.code === undefined || expected.code === actual.code) &&
+    (expected.code === undefined || codeMatches(expected.code, actual.code)) &&
     (expected.contains === undefined || actual.message.includes(expected.contains))
   );
 }
@@ -99,8 +99,12 @@ export function judgeScenario(scenario: Scenario, namespace: string, outcome: Di
     if (found.length === 0) mismatches.push(`no suspicion ${describeExpected(wanted)}`);
     for (const s of found) matched.add(s);
   }
-  if (expect.noOtherFatal === true) {
-    for (const s of suspicions) if (s.level === 'fatal' && !matched.has(s)) mismatches.push(`unexpected ${describeActual(s)}`);
+  // Unexpected: a fatal (or critical) suspicion not listed, when asked; any suspicion `absent` names.
+  const unlisted: readonly string[] = expect.noOtherCritical === true ? ['fatal', 'critical'] : expect.noOtherFatal === true ? ['fatal'] : [];
+  for (const s of suspicions) {
+    const unwanted = (expect.absent ?? []).find((a) => matches(a, s));
+    if (unwanted !== undefined) mismatches.push(`unexpected ${describeActual(s)} (absent: ${describeExpected(unwanted)})`);
+    else if (unlisted.includes(s.level) && !matched.has(s)) mismatches.push(`unexpected ${describeActual(s)}`);
   }
 
   return {

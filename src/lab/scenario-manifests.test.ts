@@ -44,6 +44,19 @@ describe('scenarioManifests', () => {
     ]);
   });
 
+  it('keeps the pods that start after the faults apart, bound to their node like the others', () => {
+    expect(m.podsAfterFaults).toEqual([]);
+    const late = parseScenario(
+      'name: late\nnetwork: bridge\nnodes:\n  - name: node1\n    pods: [{name: a}, {name: b, start: afterFaults, listen: [{port: 80, protocol: TCP}]}, {name: c, start: beforeFaults}]\ndiagnose: {source: a, destination: b, port: 80, protocol: TCP}\nexpect: {}\n',
+      'late.yaml',
+    );
+    const split = scenarioManifests(late, 'lab-1');
+    expect(split.pods.map((p) => (p.metadata as { name: string }).name)).toEqual(['a', 'c']);
+    expect(split.podsAfterFaults).toEqual([
+      expect.objectContaining({ metadata: expect.objectContaining({ name: 'b', namespace: 'lab-1' }), spec: expect.objectContaining({ nodeName: 'node1', containers: [expect.objectContaining({ ports: [{ containerPort: 80, protocol: 'TCP' }] })] }) }),
+    ]);
+  });
+
   it('holds node listeners in a host-network pod', () => {
     expect(m.pods[0]).toMatchObject({ spec: { hostNetwork: true, containers: [{ ports: [{ containerPort: 10250, protocol: 'TCP' }] }] } });
   });

@@ -14,7 +14,10 @@ import type { Listen, Scenario, ScenarioPolicy } from './scenario.js';
 export type Manifest = Readonly<Record<string, unknown>>;
 
 export interface ScenarioManifests {
+  /** Created with the services and policies; the runner waits until they are Ready, then runs the faults. */
   readonly pods: readonly Manifest[];
+  /** The pods with `start: afterFaults`: created once the faults ran. */
+  readonly podsAfterFaults: readonly Manifest[];
   readonly services: readonly Manifest[];
   readonly policies: readonly Manifest[];
   readonly diagnosis: Manifest;
@@ -74,11 +77,12 @@ export function scenarioManifests(scenario: Scenario, namespace: string): Scenar
   for (const service of scenario.services) for (const pod of service.endpoints) endpointsOf.set(pod, [...(endpointsOf.get(pod) ?? []), service.name]);
 
   const pods: Manifest[] = [];
+  const podsAfterFaults: Manifest[] = [];
   for (const node of scenario.nodes) {
     if ((node.listen ?? []).length > 0) pods.push(podManifest(nodeListenerPodName(node.name), namespace, node.name, node.listen, {}, true));
     for (const pod of node.pods ?? []) {
       const labels = Object.fromEntries((endpointsOf.get(pod.name) ?? []).map((s) => [serviceLabel(s), 'true']));
-      pods.push(podManifest(pod.name, namespace, node.name, pod.listen, labels, false));
+      (pod.start === 'afterFaults' ? podsAfterFaults : pods).push(podManifest(pod.name, namespace, node.name, pod.listen, labels, false));
     }
   }
 
@@ -101,5 +105,5 @@ export function scenarioManifests(scenario: Scenario, namespace: string): Scenar
   };
   const diagnosis = { apiVersion: API_VERSION, kind: KIND, metadata: { name: SCENARIO_DIAGNOSIS_NAME, namespace }, spec };
 
-  return { pods, services, policies: scenario.policies.map((p) => policyManifest(p, namespace)), diagnosis };
+  return { pods, podsAfterFaults, services, policies: scenario.policies.map((p) => policyManifest(p, namespace)), diagnosis };
 }

@@ -1,7 +1,8 @@
 // `netdiag lab run`: one scenario end to end. Builds a lab for it, creates its objects through the
 // API server (pods bound to their nodes, services, policies), waits until the pods are Ready, the
 // EndpointSlices list the endpoints and kube-proxy has programmed every service on every node,
-// applies the faults in the nodes' and pods' namespaces, creates the NetworkDiagnosis, waits for
+// applies the faults in the nodes' and pods' namespaces, creates the pods that start after the faults
+// (waiting only until their kubelet runs them or says why it cannot), creates the NetworkDiagnosis, waits for
 // the operator to finish it, judges the status against `expect`, and tears the lab down.
 //
 // Every wait is bounded and says what it waited for when it gives up; a scenario that cannot be set
@@ -49,7 +50,7 @@ async function setUp(scenario: Scenario, lab: ScenarioLab, client: ScenarioClien
   // Policies before pods, so that no pod ever runs without them (as `kubectl apply -f` of a whole directory would not guarantee).
   for (const m of [...manifests.policies, ...manifests.services, ...manifests.pods]) await client.create(m);
 
-  const podNames = scenario.nodes.flatMap((n) => [...((n.listen ?? []).length > 0 ? [nodeListenerPodName(n.name)] : []), ...(n.pods ?? []).map((p) => p.name)]);
+  const podNames = scenario.nodes.flatMap((n) => [...((n.listen ?? []).length > 0 ? [nodeListenerPodName(n.name)] : []), ...(n.pods ?? []).filter((p) => p.start !== 'afterFaults').map((p) => p.name)]);
   log(`waiting for ${podNames.length} pod(s) to be Ready`);
   const podIps: Record<string, string> = {};
   for (const name of podNames) {
@@ -89,7 +90,7 @@ async function setUp(scenario: Scenario, lab: ScenarioLab, client: ScenarioClien
     nodes[node.name] = { ip: n.ip, podCIDR: n.podCIDR, ...(n.vtep !== undefined ? { vtep: n.vtep } : {}) };
   }
   const pods: Record<string, TemplateValues['pods'][string]> = {};
-  for (const pod of scenario.nodes.flatMap((n) => n.pods ?? [])) {
+  for (const pod of scenario.nodes.flatMap((n) => n.pods ?? []).filter((p) => p.start !== 'afterFaults')) {
     const wired = lab.pod(ns, pod.name);
     const ip = podIps[pod.name];
     if (wired !== undefined && ip !== undefined) pods[pod.name] = { ip, hostVeth: wired.hostVeth };
@@ -117,6 +118,28 @@ function applyFaults(scenario: Scenario, lab: ScenarioLab, values: TemplateValue
   }
 }
 
+/**
+ * Creates the pods that start after the faults and waits until the kubelet of each has acted: it
+ * runs (Ready with an IP), or it reported why its sandbox could not be made (a waiting reason, such
+ * as CreatePodSandboxError when the CNI ADD failed). Not being Ready is not an error here.
+ */
+async function startPodsAfterFaults(scenario: Scenario, client: ScenarioClient, timeoutMs: number, log: (line: string) => void): Promise<void> {
+  const { podsAfterFaults } = scenarioManifests(scenario, SCENARIO_NAMESPACE);
+  if (podsAfterFaults.length === 0) return;
+  for (const m of podsAfterFaults) await client.create(m);
+  for (const pod of scenario.nodes.flatMap((n) => n.pods ?? []).filter((p) => p.start === 'afterFaults')) {
+    const state = await waitFor(
+      `pod ${SCENARIO_NAMESPACE}/${pod.name} (start: afterFaults) to run or to report why it cannot`,
+      async () => {
+        const s = await client.podState(SCENARIO_NAMESPACE, pod.name);
+        return s !== undefined && ((s.ready && s.ip !== undefined) || s.waiting !== undefined) ? s : undefined;
+      },
+      timeoutMs,
+    );
+    log(`pod ${pod.name} (started after the faults): ${state.ready ? `Ready at ${state.ip ?? '?'}` : `not Ready: ${state.waiting ?? ''}`}`);
+  }
+}
+
 function failedResult(scenario: Scenario, step: string, error: unknown): ScenarioResult {
   const message = error instanceof Error ? error.message : String(error);
   return { name: scenario.name, file: scenario.file, passed: false, completed: false, suspicions: [], path: [], mismatches: [`${step}: ${message}`] };
@@ -140,6 +163,7 @@ export async function runScenario(scenario: Scenario, deps: ScenarioRunnerDeps):
     try {
       values = await setUp(scenario, lab, client, setupTimeoutMs, log);
       applyFaults(scenario, lab, values, log);
+      await startPodsAfterFaults(scenario, client, setupTimeoutMs, log);
     } catch (error) {
       return failedResult(scenario, 'setup', error);
     }

@@ -121,11 +121,11 @@ nodes:
     ['an unknown alias', `${head}services: *nope\n${tail}`, 'f.yaml:6: services: unknown alias *nope'],
     // unknown fields at several depths
     ['an unknown top-level field', `${head}kind: Scenario\n${tail}`,
-      'f.yaml:6: kind: unknown field (expected name, network, nodes, services, policies, diagnose or expect)'],
+      'f.yaml:6: kind: unknown field (expected name, network, cniTap, nodes, services, policies, diagnose or expect)'],
     ['an unknown node field', 'name: t\nnetwork: bridge\nnodes:\n  - name: node1\n    pod: [{name: pod1}]\n',
       'f.yaml:5: nodes[0].pod: unknown field (expected name, faults, listen or pods)'],
     ['an unknown pod field', 'name: t\nnetwork: bridge\nnodes:\n  - name: node1\n    pods:\n      - name: pod1\n        image: nginx\n',
-      'f.yaml:7: nodes[0].pods[0].image: unknown field (expected name, listen or faults)'],
+      'f.yaml:7: nodes[0].pods[0].image: unknown field (expected name, listen, faults or start)'],
     ['an unknown listen field', 'name: t\nnetwork: bridge\nnodes:\n  - name: n\n    pods:\n      - name: p\n        listen:\n          - {port: 80, proto: TCP}\n',
       'f.yaml:8: nodes[0].pods[0].listen[0].proto: unknown field (expected port or protocol)'],
     ['an unknown expected-suspicion field', `${head}${diagnose}expect:\n  suspicions:\n    - {code: LinkDown, message: x}\n`,
@@ -157,7 +157,7 @@ nodes:
       'f.yaml:6: diagnose.protocol: expected TCP, UDP or ICMP, got "tcp"'],
     ['a bad verdict', `${head}${diagnose}expect:\n  verdict: Blocked\n`, 'f.yaml:8: expect.verdict: expected Reachable, Unreachable, Degraded or Inconclusive, got "Blocked"'],
     ['a bad level', `${head}${diagnose}expect:\n  suspicions:\n    - {level: error}\n`, 'f.yaml:9: expect.suspicions[0].level: expected info, warning, critical or fatal, got "error"'],
-    ['a bad suspicion code', `${head}${diagnose}expect:\n  suspicions: [{code: link down}]\n`, 'f.yaml:8: expect.suspicions[0].code: "link down" is not a suspicion code (e.g. LinkDown)'],
+    ['a bad suspicion code', `${head}${diagnose}expect:\n  suspicions: [{code: link down}]\n`, 'f.yaml:8: expect.suspicions[0].code: "link down" is not a suspicion code (e.g. LinkDown), nor a prefix of codes ending in * (e.g. Cni*)'],
     ['an empty expected suspicion', `${head}${diagnose}expect:\n  suspicions: [{}]\n`, 'f.yaml:8: expect.suspicions[0]: expected at least one of node, level, code or contains'],
     ['a verdict for a diagnosis that must fail', `${head}${diagnose}expect:\n  completed: false\n  verdict: Unreachable\n`,
       'f.yaml:9: expect.verdict: a diagnosis expected not to complete has no verdict (completed: false)'],
@@ -257,5 +257,65 @@ describe('expandTemplates', () => {
       { kind: 'nodes', name: 'n2', attribute: 'podCIDR', text: '{{nodes.n2.podCIDR}}' },
       { kind: 'pods', name: 'p', attribute: 'ip', text: '{{ pods.p.ip }}' },
     ]);
+  });
+});
+
+describe('parseScenario: the CNI tap and pods started after the faults', () => {
+  const TAPPED = `name: tapped
+network: bridge
+cniTap: true
+nodes:
+  - name: node1
+    pods: [{name: pod1}]
+  - name: node2
+    faults: ["ip link add cni0 type veth peer name cni0-peer"]
+    pods:
+      - {name: pod2, start: afterFaults, listen: [{port: 80, protocol: TCP}]}
+      - {name: pod3, start: beforeFaults}
+diagnose: {source: pod1, destination: pod2, port: 80, protocol: TCP}
+expect:
+  verdict: Inconclusive
+  suspicions: [{node: pod2, code: CniAddFailed}]
+  noOtherCritical: true
+  absent: [{code: "Cni*"}, {node: pod1, level: warning}]
+`;
+
+  it('reads cniTap, start, noOtherCritical and absent (a code prefix ending in *)', () => {
+    const s = parseScenario(TAPPED, 't.yaml');
+    expect(s.cniTap).toBe(true);
+    expect(s.nodes[1]?.pods).toEqual([
+      { name: 'pod2', start: 'afterFaults', listen: [{ port: 80, protocol: 'TCP' }] },
+      { name: 'pod3', start: 'beforeFaults' },
+    ]);
+    expect(s.expect).toEqual({
+      verdict: 'Inconclusive',
+      suspicions: [{ node: 'pod2', code: 'CniAddFailed' }],
+      noOtherCritical: true,
+      absent: [{ code: 'Cni*' }, { node: 'pod1', level: 'warning' }],
+    });
+  });
+
+  it('leaves cniTap and start out when absent', () => {
+    const s = parseScenario(TAPPED.replace('cniTap: true\n', '').replace('start: afterFaults, ', '').replace(', start: beforeFaults', ''), 't.yaml');
+    expect(s.cniTap).toBeUndefined();
+    expect(s.nodes[1]?.pods?.map((p) => p.start)).toEqual([undefined, undefined]);
+  });
+
+  it.each([
+    ['cniTap on a calico mode', TAPPED.replace('network: bridge', 'network: calico-bgp'),
+      "t.yaml:3: cniTap: the CNI tap needs a network whose pods are wired by running a CNI configuration list; calico-bgp reproduces calico's CNI plugin in the lab's own code (no chain is executed, so there would be no call to record)"],
+    ['cniTap not a boolean', TAPPED.replace('cniTap: true', 'cniTap: yes please'), 't.yaml:3: cniTap: expected true or false, got "yes please"'],
+    ['an unknown start', TAPPED.replace('start: beforeFaults', 'start: later'), 't.yaml:11: nodes[1].pods[1].start: expected beforeFaults or afterFaults, got "later"'],
+    ['faults on a pod started after them', TAPPED.replace('start: afterFaults,', 'start: afterFaults, faults: ["ip link set eth0 down"],'),
+      't.yaml:10: nodes[1].pods[0].faults: a pod with start: afterFaults has no faults of its own (they run before it exists)'],
+    ['a template naming a pod started after the faults', TAPPED.replace('cni0-peer"', 'cni0-peer; echo {{pods.pod2.ip}}"'),
+      't.yaml:8: nodes[1].faults[0]: {{pods.pod2.ip}}: pod "pod2" starts after the faults (start: afterFaults), so it has no address when they run'],
+    ['a service backed by a pod started after the faults', TAPPED.replace('diagnose:', 'services: [{name: svc, port: 80, endpoints: [pod2]}]\ndiagnose:'),
+      't.yaml:12: services[0].endpoints[0]: pod "pod2" starts after the faults (start: afterFaults): a service\'s endpoints are waited for before the faults'],
+    ['noOtherCritical not a boolean', TAPPED.replace('noOtherCritical: true', 'noOtherCritical: 1'), 't.yaml:16: expect.noOtherCritical: expected true or false, got 1'],
+    ['an absent entry with nothing to match', TAPPED.replace('absent: [{code: "Cni*"}', 'absent: [{}'), 't.yaml:17: expect.absent[0]: expected at least one of node, level, code or contains'],
+    ['a star inside a code', TAPPED.replace('"Cni*"', '"C*ni"'), 't.yaml:17: expect.absent[0].code: "C*ni" is not a suspicion code (e.g. LinkDown), nor a prefix of codes ending in * (e.g. Cni*)'],
+  ])('refuses %s', (_what, text, message) => {
+    expect(thrown(() => parseScenario(text, 't.yaml')).message).toBe(message);
   });
 });

@@ -14,6 +14,10 @@ export type ScenarioVerdict = (typeof VERDICTS)[number];
 export const LEVELS = ['info', 'warning', 'critical', 'fatal'] as const;
 export type ScenarioLevel = (typeof LEVELS)[number];
 
+/** When a pod is created: with the others, before the faults (the runner waits until it is Ready), or after them. */
+export const POD_STARTS = ['beforeFaults', 'afterFaults'] as const;
+export type PodStart = (typeof POD_STARTS)[number];
+
 /** Protocols a listener or a service port has (what a pod's containerPort can be, SCTP aside). */
 export type ListenProtocol = 'TCP' | 'UDP';
 /** Protocols a diagnosis asks about (the NetworkDiagnosis spec's). */
@@ -30,6 +34,12 @@ export interface ScenarioPod {
   readonly listen?: readonly Listen[];
   /** Shell commands run in the pod's network namespace after setup (templates not yet expanded). */
   readonly faults?: readonly string[];
+  /**
+   * `afterFaults`: the pod is created once the faults ran, and nobody waits for it to be Ready (a
+   * chain the faults broke leaves it Pending); the runner waits only until its kubelet either runs
+   * it or reports why its sandbox failed. Absent: `beforeFaults`.
+   */
+  readonly start?: PodStart;
 }
 
 export interface ScenarioNode {
@@ -68,6 +78,7 @@ export interface ExpectedSuspicion {
   /** The netnode: a pod or node name, or an IP address. */
   readonly node?: string;
   readonly level?: ScenarioLevel;
+  /** A suspicion code (`LinkDown`), or a prefix of codes ending in `*` (`Cni*`). */
   readonly code?: string;
   /** A substring of the message. */
   readonly contains?: string;
@@ -82,6 +93,10 @@ export interface ScenarioExpect {
   readonly suspicions?: readonly ExpectedSuspicion[];
   /** No fatal suspicion other than those listed in `suspicions`. */
   readonly noOtherFatal?: boolean;
+  /** No critical or fatal suspicion other than those listed in `suspicions`. */
+  readonly noOtherCritical?: boolean;
+  /** Suspicions that must not be there (each matched as in `suspicions`): false alarms. */
+  readonly absent?: readonly ExpectedSuspicion[];
 }
 
 export interface Scenario {
@@ -89,6 +104,8 @@ export interface Scenario {
   readonly file: string;
   readonly name: string;
   readonly network: ScenarioNetwork;
+  /** Put netdiag's CNI tap in every node's chain before any pod (not on the calico modes). */
+  readonly cniTap?: boolean;
   readonly nodes: readonly ScenarioNode[];
   readonly services: readonly ScenarioService[];
   readonly policies: readonly ScenarioPolicy[];
@@ -215,6 +232,28 @@ function templateValue(ref: TemplateRef, values: TemplateValues, where: string):
       return pod[ref.attribute];
     }
   }
+}
+
+/**
+ * Why netdiag's CNI tap cannot be used on a network mode, or undefined when it can. The calico modes
+ * reproduce calico's CNI plugin in the lab's own code (no configuration list is executed), so a tap
+ * in a list would record nothing true: refused rather than faked.
+ */
+export function cniTapRefusal(mode: ScenarioNetwork): string | undefined {
+  switch (mode) {
+    case 'bridge':
+    case 'flannel-hostgw':
+    case 'flannel-vxlan':
+      return undefined;
+    case 'calico-bgp':
+    case 'calico-vxlan':
+      return `the CNI tap needs a network whose pods are wired by running a CNI configuration list; ${mode} reproduces calico's CNI plugin in the lab's own code (no chain is executed, so there would be no call to record)`;
+  }
+}
+
+/** Whether an expected suspicion's `code` (a code, or a prefix ending in `*`) matches CODE. */
+export function codeMatches(pattern: string, code: string): boolean {
+  return pattern.endsWith('*') ? code.startsWith(pattern.slice(0, -1)) : code === pattern;
 }
 
 /** Networks with a VXLAN device on every node, whose address `{{nodes.NAME.vtep}}` names. */
@@ -385,7 +424,8 @@ function listWords(words: readonly string[]): string {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** RFC 1035 label: what a service name may be. */
 const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const SUSPICION_CODE = /^[A-Z][A-Za-z0-9]*$/;
+/** A suspicion code, or (in `expect`) a prefix of codes ending in `*`. */
+const SUSPICION_CODE = /^[A-Z][A-Za-z0-9]*\*?$/;
 
 /** Parses and checks a scenario file; throws a ScenarioError `FILE:LINE: FIELD: what is wrong`. */
 export function parseScenario(text: string, file: string): Scenario {
@@ -401,9 +441,13 @@ export function parseScenario(text: string, file: string): Scenario {
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
     throw new ScenarioError(`${file}:1: scenario`, 'the file is empty');
   }
-  const top = reader.map(root, ['name', 'network', 'nodes', 'services', 'policies', 'diagnose', 'expect']);
+  const top = reader.map(root, ['name', 'network', 'cniTap', 'nodes', 'services', 'policies', 'diagnose', 'expect']);
   const name = reader.string(top.required('name'));
   const network = reader.oneOf(top.required('network'), NETWORKS);
+  const cniTapAt = top.optional('cniTap');
+  const cniTap = cniTapAt === undefined ? undefined : reader.boolean(cniTapAt);
+  const refusal = cniTap === true ? cniTapRefusal(network) : undefined;
+  if (cniTapAt !== undefined && refusal !== undefined) reader.fail(cniTapAt, refusal);
 
   const names = new Names(reader);
   const nodesAt = reader.list(top.required('nodes'));
@@ -415,6 +459,7 @@ export function parseScenario(text: string, file: string): Scenario {
     for (const ref of templateRefs(fault.command, reader.where(fault.at))) {
       const exists = ref.kind === 'nodes' ? names.kindOf(ref.name) === 'node' : names.kindOf(ref.name) === 'pod';
       if (!exists) reader.fail(fault.at, `${ref.text}: no ${ref.kind === 'nodes' ? 'node' : 'pod'} named ${JSON.stringify(ref.name)}`);
+      if (ref.kind === 'pods' && names.startsAfterFaults(ref.name)) reader.fail(fault.at, `${ref.text}: pod ${JSON.stringify(ref.name)} starts after the faults (start: afterFaults), so it has no address when they run`);
       if (ref.kind === 'nodes' && ref.attribute === 'vtep' && !hasVtep(network)) {
         reader.fail(fault.at, `${ref.text}: network ${network} has no VXLAN device`);
       }
@@ -426,7 +471,7 @@ export function parseScenario(text: string, file: string): Scenario {
   const diagnose = readDiagnose(reader, top.required('diagnose'), names);
   const expect = readExpect(reader, top.required('expect'), names);
 
-  return { file, name, network, nodes, services, policies, diagnose, expect };
+  return { file, name, network, ...(cniTap === undefined ? {} : { cniTap }), nodes, services, policies, diagnose, expect };
 }
 
 type NameKind = 'node' | 'pod' | 'service';
@@ -436,8 +481,18 @@ class Names {
   /** Nodes and pods share one set of names: a path names netnodes by them. */
   private readonly netnodes = new Map<string, { kind: 'node' | 'pod'; path: string }>();
   private readonly services = new Map<string, string>();
+  private readonly late = new Set<string>();
 
   constructor(private readonly reader: Reader) {}
+
+  /** Marks pod NAME as created after the faults. */
+  startAfterFaults(name: string): void {
+    this.late.add(name);
+  }
+
+  startsAfterFaults(name: string): boolean {
+    return this.late.has(name);
+  }
 
   add(kind: NameKind, name: string, at: At): void {
     const previous = kind === 'service' ? this.services.get(name) : this.netnodes.get(name)?.path;
@@ -483,13 +538,20 @@ function readNode(reader: Reader, at: At, names: Names, faults: { command: strin
 }
 
 function readPod(reader: Reader, at: At, names: Names, faults: { command: string; at: At }[]): ScenarioPod {
-  const fields = reader.map(at, ['name', 'listen', 'faults']);
+  const fields = reader.map(at, ['name', 'listen', 'faults', 'start']);
   const nameAt = fields.required('name');
   const name = readName(reader, nameAt, 'pod');
   names.add('pod', name, nameAt);
   const listen = readListen(reader, fields.optional('listen'));
-  const faultList = readFaults(reader, fields.optional('faults'), faults);
-  return { name, ...(listen === undefined ? {} : { listen }), ...(faultList === undefined ? {} : { faults: faultList }) };
+  const startAt = fields.optional('start');
+  const start = startAt === undefined ? undefined : reader.oneOf(startAt, POD_STARTS);
+  const faultsAt = fields.optional('faults');
+  if (start === 'afterFaults') {
+    names.startAfterFaults(name);
+    if (faultsAt !== undefined) reader.fail(faultsAt, 'a pod with start: afterFaults has no faults of its own (they run before it exists)');
+  }
+  const faultList = readFaults(reader, faultsAt, faults);
+  return { name, ...(listen === undefined ? {} : { listen }), ...(faultList === undefined ? {} : { faults: faultList }), ...(start === undefined ? {} : { start }) };
 }
 
 function readFaults(reader: Reader, at: At | undefined, faults: { command: string; at: At }[]): string[] | undefined {
@@ -531,6 +593,7 @@ function readServices(reader: Reader, at: At | undefined, names: Names): Scenari
     const endpoints = reader.list(fields.required('endpoints')).map((endpointAt) => {
       const endpoint = reader.string(endpointAt);
       if (names.kindOf(endpoint) !== 'pod') reader.fail(endpointAt, `no pod named ${JSON.stringify(endpoint)}`);
+      if (names.startsAfterFaults(endpoint)) reader.fail(endpointAt, `pod ${JSON.stringify(endpoint)} starts after the faults (start: afterFaults): a service's endpoints are waited for before the faults`);
       return endpoint;
     });
     return {
@@ -595,7 +658,7 @@ function readNetnode(reader: Reader, at: At, names: Names): string {
 }
 
 function readExpect(reader: Reader, at: At, names: Names): ScenarioExpect {
-  const fields = reader.map(at, ['completed', 'verdict', 'path', 'suspicions', 'noOtherFatal']);
+  const fields = reader.map(at, ['completed', 'verdict', 'path', 'suspicions', 'noOtherFatal', 'noOtherCritical', 'absent']);
   const completedAt = fields.optional('completed');
   const completed = completedAt === undefined ? undefined : reader.boolean(completedAt);
   const verdictAt = fields.optional('verdict');
@@ -607,12 +670,18 @@ function readExpect(reader: Reader, at: At, names: Names): ScenarioExpect {
   const suspicions = suspicionsAt === undefined ? undefined : reader.list(suspicionsAt).map((item) => readSuspicion(reader, item, names));
   const noOtherFatalAt = fields.optional('noOtherFatal');
   const noOtherFatal = noOtherFatalAt === undefined ? undefined : reader.boolean(noOtherFatalAt);
+  const noOtherCriticalAt = fields.optional('noOtherCritical');
+  const noOtherCritical = noOtherCriticalAt === undefined ? undefined : reader.boolean(noOtherCriticalAt);
+  const absentAt = fields.optional('absent');
+  const absent = absentAt === undefined ? undefined : reader.list(absentAt).map((item) => readSuspicion(reader, item, names));
   return {
     ...(completed === undefined ? {} : { completed }),
     ...(verdict === undefined ? {} : { verdict }),
     ...(path === undefined ? {} : { path }),
     ...(suspicions === undefined ? {} : { suspicions }),
     ...(noOtherFatal === undefined ? {} : { noOtherFatal }),
+    ...(noOtherCritical === undefined ? {} : { noOtherCritical }),
+    ...(absent === undefined ? {} : { absent }),
   };
 }
 
@@ -624,7 +693,7 @@ function readSuspicion(reader: Reader, at: At, names: Names): ExpectedSuspicion 
   const level = levelAt === undefined ? undefined : reader.oneOf(levelAt, LEVELS);
   const codeAt = fields.optional('code');
   const code = codeAt === undefined ? undefined : reader.string(codeAt);
-  if (codeAt !== undefined && code !== undefined && !SUSPICION_CODE.test(code)) reader.fail(codeAt, `${JSON.stringify(code)} is not a suspicion code (e.g. LinkDown)`);
+  if (codeAt !== undefined && code !== undefined && !SUSPICION_CODE.test(code)) reader.fail(codeAt, `${JSON.stringify(code)} is not a suspicion code (e.g. LinkDown), nor a prefix of codes ending in * (e.g. Cni*)`);
   const containsAt = fields.optional('contains');
   const contains = containsAt === undefined ? undefined : reader.string(containsAt);
   if (node === undefined && level === undefined && code === undefined && contains === undefined) {

@@ -36,7 +36,7 @@ describeAsRoot('the scenario suite on the lab, through the operator', () => {
       const log: string[] = [];
       try {
         const result = await runScenario(scenario, {
-          startLab: async (s) => scenarioLabOf(await startLab({ network: s.network, nodes: s.nodes.map((n) => n.name), dir, operator: true, prefix, subnet: randomInt(1, 255), log: (line) => log.push(line) })),
+          startLab: async (s) => scenarioLabOf(await startLab({ network: s.network, nodes: s.nodes.map((n) => n.name), dir, operator: true, ...(s.cniTap === true ? { cniTap: true } : {}), prefix, subnet: randomInt(1, 255), log: (line) => log.push(line) })),
           log: (line) => log.push(line),
         });
         if (!result.passed) process.stderr.write(`${file}:\n${log.join('\n')}\n${JSON.stringify(result, null, 1)}\n`);

@@ -10,7 +10,8 @@ import type { CaptureStep, StepResult } from '../capture-script.js';
 import { buildNetstackCapture, buildToolItems } from '../netstack-items.js';
 import { globalAddressesOf } from '../parsers/ip-addresses.js';
 import { parseSocketInodes } from '../parsers/ss.js';
-import { matchPods, type MatchCandidate } from '../pod-match.js';
+import { parseCniRecordFiles } from '../../diagnosis/index.js';
+import { matchPods, recordedNetns, type MatchCandidate } from '../pod-match.js';
 import {
   SNAPSHOT_KIND,
   SNAPSHOT_SCHEMA_VERSION,
@@ -266,8 +267,11 @@ async function collectWith(options: CollectOptions, runner: RunnerOptions, start
   const addressesOf = (n: NetstackCapture): string[] | undefined => (n.addresses.error === undefined ? globalAddressesOf(n.addresses.data) : undefined);
   const lostToDeadline = allFailures.reduce((n, f) => n + f.deadline, 0);
   const deadlineHit = deadline.expired() || lostToDeadline > 0;
+  const cniCapture = await cni;
+  const cniRecords = options.pods === undefined || cniCapture.records.length === 0 ? [] : parseCniRecordFiles(cniCapture.records).records;
   const match = matchPods({
     pods: options.pods,
+    ...(cniRecords.length > 0 && options.pods !== undefined ? { recordedNetns: recordedNetns(cniRecords, options.pods) } : {}),
     hostAddresses: addressesOf(hostNetstack) ?? [],
     criHostNetworkPods: criHostPods,
     ...(deadlineHit ? { incompleteReason: "namespaces not read before the run's deadline" } : {}),
@@ -335,7 +339,7 @@ async function collectWith(options: CollectOptions, runner: RunnerOptions, start
     complete: !deadlineHit && match.podsNotFound.length === 0 && enterFailures.length === 0,
     discovery,
     tools: tools.tools,
-    cni: await cni,
+    cni: cniCapture,
     namespaces,
     podsNotFound: match.podsNotFound,
     hostNetworkPods: match.hostNetworkPods,
