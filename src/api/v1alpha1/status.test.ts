@@ -135,6 +135,15 @@ describe('buildCompletedStatus', () => {
     expect(status.conditions?.every((c) => c.observedGeneration === 4)).toBe(true);
   });
 
+  it('counts suspicions of level warning and above; info-level notes are listed but not counted', () => {
+    const note = { level: 'info', node: 'node-1', code: 'LeavesCluster', message: 'node-1 sends it out of eth0 to 10.0.0.1, outside the cluster' } as const;
+    const status = buildCompletedStatus(undefined, diagnosisOf('Reachable', { suspicions: [note] }), ctx(1, T1));
+    expect({ count: status.suspicionCount, listed: status.suspicions?.length }).toEqual({ count: 0, listed: 1 });
+    expect(findCondition(status.conditions, 'Ready')?.message).toBe('diagnosis finished: Reachable, 0 suspicions and 1 note');
+    const both = buildCompletedStatus(undefined, diagnosisOf('Degraded', { suspicions: [note, mtu] }), ctx(1, T1));
+    expect(both.suspicionCount).toBe(1);
+  });
+
   it('Inconclusive: Reachable=Unknown naming the warnings', () => {
     const warnings = Array.from({ length: 7 }, (_, i) => ({ code: 'unknown-match', message: `unknown match -m foo${i}`, ...(i === 0 ? { source: 'filter FORWARD' } : {}) }));
     const status = buildCompletedStatus(undefined, diagnosisOf('Inconclusive', { warnings }), ctx(1, T1));

@@ -261,8 +261,11 @@ function statusPacketPath(path: Diagnosis['packetPath']): StatusPacketPath {
  */
 export function buildCompletedStatus(previous: NetworkDiagnosisStatus | undefined, diagnosis: Diagnosis, ctx: StatusContext): NetworkDiagnosisStatus {
   const g = ctx.generation;
-  const count = diagnosis.suspicions.length;
-  const finished = `diagnosis finished: ${diagnosis.verdict}, ${count} suspicion${count === 1 ? '' : 's'}`;
+  // Info-level findings (a path leaving the cluster, what the provider cannot check) are notes,
+  // not suspicions of a fault: a healthy path counts 0 in the printer column.
+  const count = diagnosis.suspicions.filter((s) => s.level !== 'info').length;
+  const notes = diagnosis.suspicions.length - count;
+  const finished = `diagnosis finished: ${diagnosis.verdict}, ${count} suspicion${count === 1 ? '' : 's'}${notes > 0 ? ` and ${notes} note${notes === 1 ? '' : 's'}` : ''}`;
   const reachable = reachableFor(diagnosis, ctx);
   let conditions = previous?.conditions;
   conditions = setCondition(conditions, { type: CONDITION_READY, status: 'True', reason: REASON_COMPLETED, message: finished, observedGeneration: g }, ctx.now);

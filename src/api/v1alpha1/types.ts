@@ -139,7 +139,7 @@ export interface NetworkDiagnosisStatus {
   readonly source?: string;
   /** The destination for the printer column: pod/..., service/..., node/... or the IP. */
   readonly destination?: string;
-  /** The number of suspicions, for the printer column. */
+  /** The number of suspicions at level warning or above (info-level notes left out), for the printer column. */
   readonly suspicionCount?: number;
   readonly conditions?: readonly Condition[];
   readonly suspicions?: readonly StatusSuspicion[];
