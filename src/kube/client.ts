@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { SharedConnectionsKubeConfig } from './shared-connections.js';
 
 export interface KubeClientOptions {
   /** A kubeconfig file (`--kubeconfig`). */
@@ -26,7 +27,8 @@ export interface LoadedKubeConfig {
 const SERVICE_ACCOUNT_DIR = 'var/run/secrets/kubernetes.io/serviceaccount';
 
 export function loadKubeConfig(options: KubeClientOptions = {}): LoadedKubeConfig {
-  const config = new KubeConfig();
+  // One connection pool for all of the process's calls (shared-connections.ts).
+  const config = new SharedConnectionsKubeConfig();
   if (options.kubeconfig !== undefined) {
     if (!existsSync(options.kubeconfig)) throw new Error(`kubeconfig ${options.kubeconfig}: no such file`);
     config.loadFromFile(options.kubeconfig);

@@ -123,7 +123,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   let operatorMain: string | undefined;
   /** The one way the operator starts (at the build and on restartOperator), recorded in the state file. */
   const startOperator = (main: string, kubeconfig: string): Daemon => {
-    const daemon = startDaemon('operator', process.execPath, [main, '--kubeconfig', kubeconfig, '--namespace', OPERATOR_NAMESPACE, '--collector-image', 'netdiag:lab', '--no-leader-elect', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0'], join(dir, 'operator.log'));
+    // The heap cap the chart sets by default (values.yaml nodeOptions), so the lab's operator runs as deployed.
+    const daemon = startDaemon('operator', process.execPath, ['--max-old-space-size=256', main, '--kubeconfig', kubeconfig, '--namespace', OPERATOR_NAMESPACE, '--collector-image', 'netdiag:lab', '--no-leader-elect', '--health-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0'], join(dir, 'operator.log'));
     state.addProcess({ name: 'operator', pid: daemon.pid, marker: main });
     return daemon;
   };
