@@ -16,7 +16,7 @@ import { parseFlags } from './flags.js';
 export const LAB_USAGE = `usage: netdiag lab up [--network MODE] [--nodes N] [--no-operator] [--cni-tap] [--dir DIR] [--prefix NAME]
        netdiag lab status [--dir DIR]
        netdiag lab down [--dir DIR]
-       netdiag lab run FILE... [--json] [--dir DIR]
+       netdiag lab run FILE... [--json] [--dir DIR] [--prefix NAME]
 
 A local Kubernetes cluster to try netdiag on: a real control plane (etcd, kube-apiserver,
 kube-controller-manager), nodes simulated as network namespaces on one bridge, pods wired by the
@@ -38,8 +38,8 @@ network's real CNI plugins, real kube-proxy on every node. Needs Linux and root.
                    install): every pod's CNI calls are recorded under the node's
                    /var/log/netdiag; not on the calico modes (they execute no CNI chain)
   --dir DIR        the lab's directory (default .netdiag/lab): kubeconfig, bin/, logs, state
-  --prefix NAME    names of the lab's bridge (NAME0) and namespaces (NAME-...), default ndlab;
-                   another prefix (and --dir) runs a second lab beside the first
+  --prefix NAME    names of the lab's bridge (NAME0) and namespaces (NAME-...), default ndlab
+                   (ndrun for run); another prefix (and --dir) runs a second lab beside the first
   --json           (run) one JSON array of {name, passed, completed, verdict, suspicions, path,
                    mismatches}
 `;

@@ -13,7 +13,7 @@ import { runScenario, type ScenarioLab } from '../lab/scenario-runner.js';
 import { CliError, UsageError } from './cli-error.js';
 
 
-/** Names of the scenario labs' bridge and namespaces: apart from a lab started with `netdiag lab up`. */
+/** Names of the scenario labs' bridge and namespaces by default (`--prefix`): apart from a lab started with `netdiag lab up`. */
 const RUN_PREFIX = 'ndrun';
 
 /** A running lab as the runner sees it. */
@@ -57,11 +57,13 @@ function formatResult(r: ScenarioResult): string {
 export async function runLabRun(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, dir: { type: 'string' } } });
+    parsed = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, dir: { type: 'string' }, prefix: { type: 'string' } } });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   if (parsed.positionals.length === 0) throw new UsageError('no scenario file given');
+  const prefix = parsed.values.prefix ?? RUN_PREFIX;
+  if (!/^[a-z][a-z0-9]{0,10}$/.test(prefix)) throw new UsageError(`--prefix ${JSON.stringify(prefix)}: expected 1 to 11 lower-case letters and digits, starting with a letter`);
   const scenarios = readScenarios(parsed.positionals);
   const json = parsed.values.json === true;
   const log = (line: string): void => {
@@ -73,7 +75,7 @@ export async function runLabRun(args: string[]): Promise<number> {
     for (const [i, scenario] of scenarios.entries()) {
       const dir = join(base, `scenario-${i + 1}`);
       const result = await runScenario(scenario, {
-        startLab: async (s) => scenarioLabOf(await startLab({ network: s.network, nodes: s.nodes.map((n) => n.name), dir, operator: true, ...(s.cniTap === true ? { cniTap: true } : {}), prefix: RUN_PREFIX, log })),
+        startLab: async (s) => scenarioLabOf(await startLab({ network: s.network, nodes: s.nodes.map((n) => n.name), dir, operator: true, ...(s.cniTap === true ? { cniTap: true } : {}), prefix, log })),
         log,
       });
       results.push(result);
