@@ -15,7 +15,7 @@ import { cniTapFiles } from '../../src/lab/cni-tap.js';
 import { startLab, type Lab } from '../../src/lab/lab.js';
 import { BRIDGE_CONFLIST_NAME, bridgeConflist } from '../../src/lab/networks/bridge.js';
 import { run } from '../../src/lab/process.js';
-import { destroyNetnsWithPrefix, tryRun } from '../support/netns.js';
+import { removeLabLeftovers, tryRun } from '../support/netns.js';
 import { describeAsRoot } from '../support/root.js';
 
 const PREFIX = `ndh7t${randomBytes(2).toString('hex')}`;
@@ -58,9 +58,7 @@ describeAsRoot('the lab with the CNI tap (bridge, 2 nodes)', () => {
   afterAll(async () => {
     process.stderr.write(`lab log:\n${log.join('\n')}\n`);
     await lab?.stop();
-    destroyNetnsWithPrefix(PREFIX);
-    tryRun('ip', ['link', 'del', `${PREFIX}0`]);
-    rmSync(dir, { recursive: true, force: true });
+    removeLabLeftovers(PREFIX, dir);
   }, 120_000);
 
   it('has the tap and the CLI built (npm run build)', () => {

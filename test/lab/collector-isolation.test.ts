@@ -6,7 +6,7 @@
 // route added in that lab's pod only); stopping leaves no link and no mount behind.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RbacAuthorizationV1Api, type CoreV1Api } from '@kubernetes/client-node';
@@ -16,7 +16,7 @@ import { buildCollectorPod, buildCollectorPodsConfigMap, type CollectorPodOption
 import { readSnapshotConfigMaps } from '../../src/kube/snapshot-configmaps.js';
 import { startLab, type Lab } from '../../src/lab/lab.js';
 import type { LabRunningPod } from '../../src/lab/virtual-kubelet.js';
-import { destroyNetnsWithPrefix, tryRun } from '../support/netns.js';
+import { removeLabLeftovers, tryRun } from '../support/netns.js';
 import { waitFor } from '../../src/lab/process.js';
 import { describeAsRoot } from '../support/root.js';
 
@@ -105,9 +105,7 @@ describeAsRoot('two labs at once: each collector sees only its own node\'s names
     for (const t of labs) {
       process.stderr.write(`lab ${t.key} log:\n${t.log.join('\n')}\n`);
       await t.lab?.stop();
-      destroyNetnsWithPrefix(t.prefix);
-      tryRun('ip', ['link', 'del', `${t.prefix}0`]);
-      if (t.dir !== '') rmSync(t.dir, { recursive: true, force: true });
+      removeLabLeftovers(t.prefix, t.dir);
     }
   }, 180_000);
 

@@ -4,10 +4,10 @@
 import { afterAll, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { destroyNetnsWithPrefix, tryRun } from '../support/netns.js';
+import { removeLabLeftovers, tryRun } from '../support/netns.js';
 import { describeAsRoot } from '../support/root.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -28,9 +28,7 @@ describeAsRoot('netdiag lab run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'netdiag-lab-run-cli-'));
 
   afterAll(() => {
-    destroyNetnsWithPrefix(PREFIX);
-    tryRun('ip', ['link', 'del', `${PREFIX}0`]);
-    rmSync(dir, { recursive: true, force: true });
+    removeLabLeftovers(PREFIX, dir);
   });
 
   it('refuses a scenario with a mistake, naming file, line and field, before building anything', () => {

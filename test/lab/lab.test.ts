@@ -4,7 +4,7 @@
 // asserted through the real API server and the kernel; stop() must leave nothing behind.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinationV1Api, DiscoveryV1Api, RbacAuthorizationV1Api, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -13,7 +13,7 @@ import { buildCollectorPod, buildCollectorPodsConfigMap, type CollectorPodOption
 import { readSnapshotConfigMaps } from '../../src/kube/snapshot-configmaps.js';
 import { startLab, type Lab } from '../../src/lab/lab.js';
 import { readState } from '../../src/lab/state.js';
-import { destroyNetnsWithPrefix, tryRun } from '../support/netns.js';
+import { removeLabLeftovers, tryRun } from '../support/netns.js';
 import { probeTcp } from '../support/packet-probe.js';
 import { waitFor } from '../../src/lab/process.js';
 import { describeAsRoot } from '../support/root.js';
@@ -42,9 +42,7 @@ describeAsRoot('the lab: 2 nodes, bridge network', () => {
   afterAll(async () => {
     process.stderr.write(`lab log:\n${log.join('\n')}\n`);
     await lab?.stop();
-    destroyNetnsWithPrefix(PREFIX);
-    tryRun('ip', ['link', 'del', `${PREFIX}0`]);
-    rmSync(dir, { recursive: true, force: true });
+    removeLabLeftovers(PREFIX, dir);
   }, 120_000);
 
   it('registers every node Ready, with its InternalIP and a podCIDR from kube-controller-manager', async () => {

@@ -7,7 +7,7 @@
 // that finds a fault. Needs root and `npm run build`.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CustomObjectsApi, DiscoveryV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -18,7 +18,7 @@ import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/kube/labels.js';
 import { snapshotSelector } from '../../src/kube/snapshot-configmaps.js';
 import { OPERATOR_NAMESPACE, startLab, type Lab } from '../../src/lab/lab.js';
 import { readState } from '../../src/lab/state.js';
-import { destroyNetnsWithPrefix, tryRun } from '../support/netns.js';
+import { removeLabLeftovers, tryRun } from '../support/netns.js';
 import { describeAsRoot } from '../support/root.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -84,9 +84,7 @@ describeAsRoot('the operator on the lab: 2 nodes, flannel-vxlan', () => {
   afterAll(async () => {
     process.stderr.write(`lab log:\n${log.join('\n')}\n`);
     await lab?.stop();
-    destroyNetnsWithPrefix(PREFIX);
-    tryRun('ip', ['link', 'del', `${PREFIX}0`]);
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    removeLabLeftovers(PREFIX, dir);
   }, 120_000);
 
   const apply = (name: string, spec: object = SPEC): Promise<unknown> =>

@@ -5,14 +5,14 @@
 // (the operator and the collector run from dist/).
 import { expect, it } from '@jest/globals';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { scenarioLabOf } from '../../src/cli/lab-run.js';
 import { startLab } from '../../src/lab/lab.js';
 import { parseScenario } from '../../src/lab/scenario.js';
 import { runScenario } from '../../src/lab/scenario-runner.js';
-import { destroyNetnsWithPrefix, tryRun } from '../support/netns.js';
+import { removeLabLeftovers } from '../support/netns.js';
 import { describeAsRoot } from '../support/root.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -43,9 +43,7 @@ describeAsRoot('the scenario suite on the lab, through the operator', () => {
         expect({ file, mismatches: result.mismatches }).toEqual({ file, mismatches: [] });
         expect(result.passed).toBe(true);
       } finally {
-        destroyNetnsWithPrefix(prefix);
-        tryRun('ip', ['link', 'del', `${prefix}0`]);
-        rmSync(dir, { recursive: true, force: true });
+        removeLabLeftovers(prefix, dir);
       }
     },
     300_000,

@@ -7,6 +7,7 @@
 // issue thousands of short `ip` commands in sequence.
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 
 export interface ExecResult {
   readonly stdout: string;
@@ -141,6 +142,16 @@ export function destroyNetnsWithPrefix(prefix: string): void {
   if (!list.ok || list.stdout.trim() === '') return;
   const entries = JSON.parse(list.stdout) as Array<{ name: string }>;
   for (const { name } of entries) if (name.startsWith(prefix)) destroyNetns(name);
+}
+
+/**
+ * What a lab named PREFIX may have left after a failed test: its namespaces, its bridge (PREFIX0)
+ * and its directory. The lab's own stop() removes them; this is the safety net after it.
+ */
+export function removeLabLeftovers(prefix: string, dir: string | undefined): void {
+  destroyNetnsWithPrefix(prefix);
+  tryRun('ip', ['link', 'del', `${prefix}0`]);
+  if (dir !== undefined && dir !== '') rmSync(dir, { recursive: true, force: true });
 }
 
 /** `ip -n NS ARGS...`; throws on failure. */
