@@ -14,7 +14,7 @@ function listAll<T>(resource: string, list: Parameters<typeof listAllPages<T>>[1
 }
 
 /** The metadata the engine reads, as plain data; undefined for an object without a name (never from the API server). */
-function plainMeta(meta: V1ObjectMeta | undefined): ObjectMeta | undefined {
+export function plainMeta(meta: V1ObjectMeta | undefined): ObjectMeta | undefined {
   if (meta?.name === undefined) return undefined;
   return {
     name: meta.name,
@@ -27,17 +27,67 @@ function plainMeta(meta: V1ObjectMeta | undefined): ObjectMeta | undefined {
   };
 }
 
+/** An object as the client hands it out: deserialized from a list, or the API's JSON from a watch. */
+export interface ClientObject {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: V1ObjectMeta;
+}
+
 /**
  * The client's object as the engine's type: the same field names (both follow the API), the
  * metadata made plain. The engine's types are subsets of the API's, so only the name is checked.
+ * `apiVersion` and `kind` are left out: a watch event's object has them, a list's items do not,
+ * and the engine's types have neither. A shallow copy: `items` are not changed.
  */
-function asEngine<T>(items: readonly { readonly metadata?: V1ObjectMeta }[]): T[] {
+export function asEngine<T>(items: readonly ClientObject[]): T[] {
   const out: T[] = [];
-  for (const item of items) {
+  for (const { apiVersion: _apiVersion, kind: _kind, ...item } of items) {
     const metadata = plainMeta(item.metadata);
     if (metadata !== undefined) out.push({ ...item, metadata } as unknown as T);
   }
   return out;
+}
+
+interface ClientIngressRule {
+  readonly _from?: unknown;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * A NetworkPolicy with the API's field names. The client deserializes an ingress rule's `from`
+ * as `_from` (its generated model avoids the word); the API's JSON of a watch event keeps `from`.
+ * Without this the engine reads every listed rule as one without `from`: open to all sources.
+ */
+function withApiIngressNames(policy: ClientObject): ClientObject {
+  const spec = (policy as { readonly spec?: { readonly ingress?: readonly ClientIngressRule[] } }).spec;
+  if (spec?.ingress === undefined || !spec.ingress.some((rule) => rule._from !== undefined)) return policy;
+  const ingress = spec.ingress.map(({ _from, ...rule }) => (_from === undefined ? rule : { ...rule, from: _from }));
+  return { ...policy, spec: { ...spec, ingress } } as ClientObject;
+}
+
+/** The seven collections a diagnosis reads, as the client hands them out. */
+export interface ClientClusterObjects {
+  readonly nodes: readonly ClientObject[];
+  readonly pods: readonly ClientObject[];
+  readonly services: readonly ClientObject[];
+  readonly endpointSlices: readonly ClientObject[];
+  readonly networkPolicies: readonly ClientObject[];
+  readonly daemonSets: readonly ClientObject[];
+  readonly namespaces: readonly ClientObject[];
+}
+
+/** The client's collections as the engine's ClusterObjects (listed or cached alike). */
+export function asClusterObjects(lists: ClientClusterObjects): ClusterObjects {
+  return {
+    nodes: asEngine<KubeNode>(lists.nodes),
+    pods: asEngine<KubePod>(lists.pods),
+    services: asEngine<KubeService>(lists.services),
+    endpointSlices: asEngine<KubeEndpointSlice>(lists.endpointSlices),
+    networkPolicies: asEngine<KubeNetworkPolicy>(lists.networkPolicies.map(withApiIngressNames)),
+    daemonSets: asEngine<KubeDaemonSet>(lists.daemonSets),
+    namespaces: asEngine<KubeNamespace>(lists.namespaces),
+  };
 }
 
 export interface ClusterReader {
@@ -60,15 +110,7 @@ export function createClusterReader(config: KubeConfig, retry: RetryOptions = {}
         listAll('daemonsets', (p) => apps.listDaemonSetForAllNamespaces(p), retry),
         listAll('namespaces', (p) => core.listNamespace(p), retry),
       ]);
-      return {
-        nodes: asEngine<KubeNode>(nodes),
-        pods: asEngine<KubePod>(pods),
-        services: asEngine<KubeService>(services),
-        endpointSlices: asEngine<KubeEndpointSlice>(endpointSlices),
-        networkPolicies: asEngine<KubeNetworkPolicy>(networkPolicies),
-        daemonSets: asEngine<KubeDaemonSet>(daemonSets),
-        namespaces: asEngine<KubeNamespace>(namespaces),
-      };
+      return asClusterObjects({ nodes, pods, services, endpointSlices, networkPolicies, daemonSets, namespaces });
     },
   };
 }
