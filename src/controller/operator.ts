@@ -7,6 +7,7 @@
 // not elect. Liveness fails when an informer has failed without a break for `healthFailingLimitMs`:
 // the kubelet then restarts the process (the ADR's "past a limit the operator exits non-zero").
 
+import { ClusterCacheNotReadyError } from '../kube/cluster-cache.js';
 import { KubeApiError } from '../kube/errors.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { Check } from './http-server.js';
@@ -105,8 +106,9 @@ export function startOperator(options: OperatorOptions): Operator {
       },
       observe: (result, seconds) => metrics.observeReconcile(result, seconds),
       onError: (key, reconcileId, error, retries) => {
-        // A 409 is a lost race with another writer: the retry reads again. Not worth a warning.
-        const quiet = error instanceof KubeApiError && (error.kind === 'conflict' || error.kind === 'already-exists');
+        // A 409 is a lost race with another writer: the retry reads again. A cache still filling
+        // at start (readiness says so) is retried the same way. Neither is worth a warning.
+        const quiet = (error instanceof KubeApiError && (error.kind === 'conflict' || error.kind === 'already-exists')) || error instanceof ClusterCacheNotReadyError;
         const fields = { reconcileId, key, retries, error: describe(error) };
         if (quiet) logger.debug('reconcile conflicted; retrying', fields);
         else logger.error('reconcile failed; retrying with backoff', fields);

@@ -2,7 +2,7 @@
 // snapshot ConfigMaps, whose handlers only enqueue the `namespace/name` key of the diagnosis
 // concerned (STYLE "Controllers"); and the readiness those informers imply.
 
-import { ANNOTATION_DIAGNOSIS } from '../kube/labels.js';
+import { ANNOTATION_DIAGNOSIS, parseDiagnosisKey } from '../kube/labels.js';
 import {
   startInformer,
   type InformerBackoff,
@@ -28,15 +28,11 @@ export function ownKey(obj: InformerObject): string | undefined {
 
 /**
  * The key of the diagnosis an object netdiag created belongs to, from its `netdiag.io/diagnosis`
- * annotation (`<namespace>.<name>`; the label may be hashed). A namespace name has no dots, so
- * the first dot separates it from the name, which may have some.
+ * annotation (`<namespace>.<name>`; the label may be hashed).
  */
 export function ownerKey(obj: InformerObject): string | undefined {
-  const value = obj.metadata?.annotations?.[ANNOTATION_DIAGNOSIS];
-  if (value === undefined) return undefined;
-  const dot = value.indexOf('.');
-  if (dot <= 0 || dot === value.length - 1) return undefined;
-  return `${value.slice(0, dot)}/${value.slice(dot + 1)}`;
+  const ref = parseDiagnosisKey(obj.metadata?.annotations?.[ANNOTATION_DIAGNOSIS]);
+  return ref === undefined ? undefined : `${ref.namespace}/${ref.name}`;
 }
 
 function keyFor(keyOf: KeyOf, obj: InformerObject): string | undefined {
@@ -85,9 +81,13 @@ export interface SourcesOptions {
   readonly random?: () => number;
   /** How long an informer may fail before readiness goes false; default 30 s. */
   readonly failingThresholdMs?: number;
+  /** Informers that enqueue nothing but whose caches the reconciles read (kube/cluster-cache.ts): part of readiness, stopped with the rest. */
+  readonly caches?: readonly { states(): InformerState[]; stop(): Promise<void> }[];
 }
 
 export interface Sources {
+  /** What an informer's cache holds now. */
+  cached(spec: keyof SourceSpecs): readonly KubeObject[];
   readiness(): Readiness;
   states(): InformerState[];
   /** Stops every informer for good. */
@@ -116,12 +116,14 @@ export function startSources(options: SourcesOptions): Sources {
       ...(options.random !== undefined ? { random: options.random } : {}),
     }),
   );
-  const states = (): InformerState[] => informers.map((informer) => informer.state());
+  const caches = options.caches ?? [];
+  const states = (): InformerState[] => [...informers.map((informer) => informer.state()), ...caches.flatMap((cache) => cache.states())];
   return {
+    cached: (spec) => informers[SOURCES.findIndex((s) => s.spec === spec)]?.list() ?? [],
     states,
     readiness: () => readinessOf(states(), now(), threshold),
     async stop() {
-      await Promise.all(informers.map((informer) => informer.stop()));
+      await Promise.all([...informers.map((informer) => informer.stop()), ...caches.map((cache) => cache.stop())]);
     },
   };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ApiException, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { createServer } from 'node:net';
 import { FakeClock } from '../../test/support/fake-clock.js';
-import { restartDelay, startInformer, type InformerBackoff } from './informer.js';
+import { restartDelay, startInformer, type InformerBackoff, type RunningInformer } from './informer.js';
 
 const BACKOFF: InformerBackoff = { baseMs: 100, maxMs: 1000, jitter: 0.2 };
 
@@ -139,6 +139,36 @@ describe('startInformer whose list succeeds but whose watch fails', () => {
       await settle(() => clock.delays.length === 2);
       // The restart resumes from the listed resourceVersion: no second list, no second event.
       expect({ delays: clock.delays, lists, events }).toEqual({ delays: [100, 200], lists: 1, events: ['add a'] });
+    } finally {
+      await informer.stop();
+    }
+  });
+});
+
+describe('startInformer while its list fills the cache', () => {
+  it('is synced only once the whole list is in the cache, not while the items arrive', async () => {
+    const clock = new FakeClock();
+    const seen: { synced: boolean; cached: number }[] = [];
+    const items = ['a', 'b', 'c'].map((name) => ({ metadata: { namespace: 'x', name, resourceVersion: '7' } }));
+    const informer: RunningInformer<KubernetesObject> = startInformer<KubernetesObject>({
+      name: 'things',
+      config: config(),
+      path: '/api/v1/namespaces/x/things',
+      list: () => Promise.resolve({ metadata: { resourceVersion: '7' }, items }),
+      onEvent: () => seen.push({ synced: informer.state().synced, cached: informer.list().length }),
+      backoff: BACKOFF,
+      clock,
+      random: () => 0,
+    });
+    try {
+      // The watch that follows the list fails (nothing listens): the cache stays, synced.
+      await settle(() => clock.pending() === 1);
+      expect(seen).toEqual([
+        { synced: false, cached: 1 },
+        { synced: false, cached: 2 },
+        { synced: false, cached: 3 },
+      ]);
+      expect({ synced: informer.state().synced, cached: informer.list().length }).toEqual({ synced: true, cached: 3 });
     } finally {
       await informer.stop();
     }

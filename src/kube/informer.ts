@@ -4,7 +4,7 @@
 // restarts them after an exponential backoff with jitter, reset once a restart lists and watches
 // again, and reports its state for readiness (docs/adr/0004-own-controller-core.md).
 
-import { ApiException, CoreV1Api, CustomObjectsApi, makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/v1alpha1/group.js';
 import { classifyApiError, type ClassifiedApiError } from './errors.js';
 import { LABEL_MANAGED_BY, MANAGED_BY } from './labels.js';
@@ -84,7 +84,7 @@ export interface InformerOptions<T extends KubernetesObject> extends InformerSpe
 
 export interface InformerState {
   readonly name: string;
-  /** The first list succeeded (the cache holds the collection); stays true through later failures. */
+  /** The first list is in the cache (the cache holds the collection); stays true through later failures. */
   readonly synced: boolean;
   /** When the current run of failures began (clock time); absent while healthy. */
   readonly failingSince?: number;
@@ -113,6 +113,25 @@ function asApiError(error: unknown): unknown {
   return error;
 }
 
+/**
+ * A Watch that tells when a watch is about to be sent. The informer's cache (client-node's
+ * ListWatch) sends one only once a list has filled it, or from the resourceVersion an earlier list
+ * left: the list call's own answer comes before that, while the cache is still empty.
+ */
+class CacheFilledWatch extends Watch {
+  private readonly onWatch: () => void;
+
+  constructor(config: KubeConfig, onWatch: () => void) {
+    super(config);
+    this.onWatch = onWatch;
+  }
+
+  override watch(...args: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
+    this.onWatch();
+    return super.watch(...args);
+  }
+}
+
 /** Starts an informer on `path` that restarts itself after errors until `stop()`. */
 export function startInformer<T extends KubernetesObject>(options: InformerOptions<T>): RunningInformer<T> {
   const clock = options.clock ?? systemClock;
@@ -128,12 +147,12 @@ export function startInformer<T extends KubernetesObject>(options: InformerOptio
   // Set by the error handler while a start() is in flight: that start did not reach a watch.
   let attemptFailed = false;
 
-  const list = async (): Promise<KubernetesListObject<T>> => {
-    const result = await options.list();
+  // Synced once the list is in the cache (its watch follows), not when the list call answers:
+  // a reader between the two would see an empty cache.
+  const watch = new CacheFilledWatch(options.config, () => {
     synced = true;
-    return result;
-  };
-  const informer = makeInformer<T>(options.config, options.path, list, options.labelSelector);
+  });
+  const informer = new ListWatch<T>(options.path, watch, options.list, false, options.labelSelector);
   for (const type of ['add', 'update', 'delete'] as const) {
     informer.on(type, (obj: T) => {
       if (!stopped) options.onEvent(type, obj);
