@@ -12,11 +12,13 @@ import { createLogger, isLogLevel, type Logger, type LogLevel } from './controll
 import { createOperatorMetrics } from './controller/metrics.js';
 import { startHttpServer, type HttpRoutes, type RunningHttpServer } from './controller/http-server.js';
 import { DEFAULT_OPERATOR_NAMESPACE, FlagError, OPERATOR_USAGE, parseOperatorFlags, type OperatorFlags } from './controller/operator-flags.js';
+import { sharingFromCaches } from './controller/collection-sharing.js';
 import { startOperator, type Operator } from './controller/operator.js';
 import { reconcile, type ReconcilerDeps, type ReconcilerKube } from './controller/reconciler.js';
 import { startSources } from './controller/sources.js';
 import { WorkQueue } from './controller/workqueue.js';
 import { loadKubeConfig } from './kube/client.js';
+import { startClusterCache } from './kube/cluster-cache.js';
 import { createEventRecorder } from './kube/events.js';
 import { collectorPodInformerSpec, diagnosisInformerSpec, snapshotConfigMapInformerSpec } from './kube/informer.js';
 import { createKubeAccess } from './kube/kube-access.js';
@@ -91,15 +93,23 @@ async function run(argv: readonly string[]): Promise<number> {
     workers: flags.workers,
     leaderElect: flags.leaderElect,
     allowCrossNamespace: flags.allowCrossNamespace,
+    shareCollections: flags.shareCollections,
   });
 
   const queue = new WorkQueue<string>();
   const metrics = createOperatorMetrics({ queueDepth: () => queue.len() });
+  const clusterCache = startClusterCache(config, {
+    onFailure: (informer, error, restartInMs) => logger.warn('cluster cache: informer failed; restarting', { informer, error: `${error.kind}: ${error.message}`, restartInMs: Math.round(restartInMs) }),
+  });
   const sources = startSources({
     specs: { diagnoses: diagnosisInformerSpec(config), collectorPods: collectorPodInformerSpec(config, namespace), snapshots: snapshotConfigMapInformerSpec(config, namespace) },
     queue,
+    caches: [clusterCache],
   });
-  const kube: ReconcilerKube = createKubeAccess(config);
+  const kube: ReconcilerKube = createKubeAccess(config, {}, clusterCache);
+  const sharing = flags.shareCollections
+    ? sharingFromCaches({ diagnoses: () => sources.cached('diagnoses'), collectorPods: () => sources.cached('collectorPods'), configMaps: () => sources.cached('snapshots') })
+    : undefined;
   const deps: Omit<ReconcilerDeps, 'log'> = {
     kube,
     operatorNamespace: namespace,
@@ -109,6 +119,7 @@ async function run(argv: readonly string[]): Promise<number> {
     commandTimeoutSeconds: flags.collectorCommandTimeoutSeconds,
     collectorDeadlineMs: flags.collectorDeadlineSeconds * 1000,
     allowCrossNamespace: flags.allowCrossNamespace,
+    ...(sharing !== undefined ? { sharing } : {}),
     now: () => Date.now(),
   };
   // A lease call must not outlast the renew deadline in retries of its own.

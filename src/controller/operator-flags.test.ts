@@ -16,6 +16,7 @@ describe('parseOperatorFlags', () => {
         leaderElect: true,
         leaseName: 'netdiag-operator',
         allowCrossNamespace: false,
+        shareCollections: true,
         collectorTimeoutSeconds: 60,
         collectorCommandTimeoutSeconds: 10,
         collectorDeadlineSeconds: 180,
@@ -27,7 +28,7 @@ describe('parseOperatorFlags', () => {
     const parsed = run([
       '--kubeconfig', 'K', '--namespace', 'netdiag-system', '--collector-image', 'netdiag:lab', '--health-addr', '127.0.0.1:0', '--metrics-addr', '[::1]:9090',
       '--collector-service-account', 'sa', '--workers', '8', '--no-leader-elect', '--lease-name', 'l', '--allow-cross-namespace',
-      '--collector-timeout', '30', '--collector-command-timeout', '5', '--collector-deadline', '90', '--log-level', 'debug',
+      '--no-share-collections', '--collector-timeout', '30', '--collector-command-timeout', '5', '--collector-deadline', '90', '--log-level', 'debug',
     ]);
     expect(parsed).toEqual({
       kind: 'run',
@@ -42,6 +43,7 @@ describe('parseOperatorFlags', () => {
         leaderElect: false,
         leaseName: 'l',
         allowCrossNamespace: true,
+        shareCollections: false,
         collectorTimeoutSeconds: 30,
         collectorCommandTimeoutSeconds: 5,
         collectorDeadlineSeconds: 90,
@@ -52,7 +54,7 @@ describe('parseOperatorFlags', () => {
 
   it.each([['--help'], ['-h']])('%s asks for the usage, which documents every flag', (flag) => {
     expect(run([flag])).toEqual({ kind: 'help' });
-    for (const name of ['--kubeconfig', '--namespace', '--collector-image', '--collector-service-account', '--workers', '--health-addr', '--metrics-addr', '--leader-elect', '--no-leader-elect', '--lease-name', '--allow-cross-namespace', '--collector-timeout', '--collector-deadline', '--log-level']) {
+    for (const name of ['--kubeconfig', '--namespace', '--collector-image', '--collector-service-account', '--workers', '--health-addr', '--metrics-addr', '--leader-elect', '--no-leader-elect', '--lease-name', '--allow-cross-namespace', '--share-collections', '--no-share-collections', '--collector-timeout', '--collector-deadline', '--log-level']) {
       expect(OPERATOR_USAGE).toContain(name);
     }
   });
@@ -67,6 +69,7 @@ describe('parseOperatorFlags', () => {
     [['--collector-image', 'i', '--metrics-addr', ':70000'], '--metrics-addr: ":70000" is not HOST:PORT'],
     [['--collector-image', 'i', '--log-level', 'loud'], '--log-level: "loud" is not one of error, warn, info, debug'],
     [['--collector-image', 'i', '--leader-elect', '--no-leader-elect'], 'contradict'],
+    [['--collector-image', 'i', '--share-collections', '--no-share-collections'], '--share-collections and --no-share-collections contradict each other'],
     [['--collector-image', 'i', '--frobnicate'], "Unknown option '--frobnicate'"],
     [['--collector-image', 'i', 'extra'], 'extra'],
     [['--collector-image'], "Option '--collector-image <value>' argument missing"],

@@ -21,6 +21,8 @@ export interface OperatorFlags {
   readonly leaderElect: boolean;
   readonly leaseName: string;
   readonly allowCrossNamespace: boolean;
+  /** Runs use other diagnoses' fresh collections of the same nodes (docs/adr/0006-shared-collections.md). */
+  readonly shareCollections: boolean;
   readonly collectorTimeoutSeconds: number;
   readonly collectorCommandTimeoutSeconds: number;
   readonly collectorDeadlineSeconds: number;
@@ -46,6 +48,9 @@ flags:
   --leader-elect, --no-leader-elect  elect one active replica with a Lease (default on)
   --lease-name NAME                  the Lease's name in the operator's namespace (default netdiag-operator)
   --allow-cross-namespace            let a diagnosis name pods and services of other namespaces
+  --share-collections, --no-share-collections
+                                     a run uses another diagnosis's collection of a node when that
+                                     collector was created after the run started (default on)
   --collector-timeout SECONDS        the collector agent's whole-run deadline (default 60)
   --collector-command-timeout SECONDS  the agent's deadline for each command it runs (default 10)
   --collector-deadline SECONDS       a collector that has not delivered this long after its pod was
@@ -101,6 +106,8 @@ export function parseOperatorFlags(args: readonly string[]): ParsedCommandLine {
         'no-leader-elect': { type: 'boolean' },
         'lease-name': { type: 'string' },
         'allow-cross-namespace': { type: 'boolean' },
+        'share-collections': { type: 'boolean' },
+        'no-share-collections': { type: 'boolean' },
         'collector-timeout': { type: 'string' },
         'collector-command-timeout': { type: 'string' },
         'collector-deadline': { type: 'string' },
@@ -114,6 +121,7 @@ export function parseOperatorFlags(args: readonly string[]): ParsedCommandLine {
   }
   if (values.help === true) return { kind: 'help' };
   if (values['leader-elect'] === true && values['no-leader-elect'] === true) throw new FlagError('--leader-elect and --no-leader-elect contradict each other');
+  if (values['share-collections'] === true && values['no-share-collections'] === true) throw new FlagError('--share-collections and --no-share-collections contradict each other');
   const collectorImage = nonEmpty('collector-image', values['collector-image']);
   if (collectorImage === undefined) throw new FlagError('--collector-image is required (the image of the collector pods)');
   const logLevel = values['log-level'];
@@ -131,6 +139,7 @@ export function parseOperatorFlags(args: readonly string[]): ParsedCommandLine {
     leaderElect: values['no-leader-elect'] !== true,
     leaseName: nonEmpty('lease-name', values['lease-name']) ?? 'netdiag-operator',
     allowCrossNamespace: values['allow-cross-namespace'] === true,
+    shareCollections: values['no-share-collections'] !== true,
     collectorTimeoutSeconds: positiveInteger('collector-timeout', values['collector-timeout'], 60),
     collectorCommandTimeoutSeconds: positiveInteger('collector-command-timeout', values['collector-command-timeout'], 10),
     collectorDeadlineSeconds: positiveInteger('collector-deadline', values['collector-deadline'], 180),

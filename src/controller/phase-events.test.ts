@@ -9,7 +9,17 @@ const regarding = { namespace: 'shop', name: 'web-to-db', uid: 'u-1' };
 describe('buildPhaseEvents', () => {
   it.each<[string, ReconcileEvent, { type: string; reason: string; action: string; note: string }[]]>([
     ['no phase change', { ...base, step: 'wait' }, []],
-    ['collecting', { ...base, step: 'create-collectors', change: { kind: 'collecting', nodes: ['node-1', 'node-2'] } }, [{ type: 'Normal', reason: 'Collecting', action: 'Collect', note: 'collector pods started on node-1, node-2' }]],
+    ['collecting', { ...base, step: 'create-collectors', change: { kind: 'collecting', nodes: ['node-1', 'node-2'], shared: [] } }, [{ type: 'Normal', reason: 'Collecting', action: 'Collect', note: 'collector pods started on node-1, node-2' }]],
+    [
+      'collecting, partly shared',
+      { ...base, step: 'create-collectors', change: { kind: 'collecting', nodes: ['node-1'], shared: [{ node: 'node-2', owner: 'shop/other' }] } },
+      [{ type: 'Normal', reason: 'Collecting', action: 'Collect', note: 'collector pods started on node-1; sharing the collection of shop/other on node-2' }],
+    ],
+    [
+      'collecting, all shared',
+      { ...base, step: 'wait', change: { kind: 'collecting', nodes: [], shared: [{ node: 'node-1', owner: 'shop/other' }] } },
+      [{ type: 'Normal', reason: 'Collecting', action: 'Collect', note: 'sharing the collection of shop/other on node-1' }],
+    ],
     [
       'diagnosing',
       { ...base, step: 'diagnose', change: { kind: 'diagnosing', snapshots: ['node-2'], failed: ['node-1'] } },
@@ -35,10 +45,10 @@ describe('buildPhaseEvents', () => {
 });
 
 describe('countPhaseChange', () => {
-  it('counts a completed run once: its verdict, delivered collectors\' durations and failures by reason', async () => {
+  it('counts a completed run once: its verdict, its own delivered collectors\' durations and failures by reason (not the ones it shared)', async () => {
     const metrics = createOperatorMetrics({ queueDepth: () => 0, processMetrics: false });
     countPhaseChange(metrics, { ...base, step: 'diagnose', change: { kind: 'diagnosing', snapshots: [], failed: [] } });
-    countPhaseChange(metrics, { ...base, step: 'diagnose', change: { kind: 'completed', verdict: 'Unreachable', suspicions: 2, collectors: [{ node: 'a', seconds: 1.5 }, { node: 'b', seconds: 9, failure: { kind: 'pod-failed', message: 'x' } }] } });
+    countPhaseChange(metrics, { ...base, step: 'diagnose', change: { kind: 'completed', verdict: 'Unreachable', suspicions: 2, collectors: [{ node: 'a', seconds: 1.5 }, { node: 'b', seconds: 9, failure: { kind: 'pod-failed', message: 'x' } }, { node: 'c', seconds: 4, sharedFrom: 'shop/other' }] } });
     const text = await metrics.render();
     expect(text).toContain('netdiag_diagnoses_total{verdict="Unreachable"} 1\n');
     expect(text).toContain('netdiag_collector_duration_seconds_count 1\n');

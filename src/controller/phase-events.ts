@@ -18,8 +18,11 @@ export function buildPhaseEvents(event: ReconcileEvent): DiagnosisEvent[] {
   const slash = event.key.indexOf('/');
   const regarding = { namespace: event.key.slice(0, slash), name: event.key.slice(slash + 1), ...(event.uid !== undefined ? { uid: event.uid } : {}) };
   switch (change.kind) {
-    case 'collecting':
-      return [{ regarding, type: 'Normal', reason: REASON_COLLECTING, action: 'Collect', note: `collector pods started on ${list(change.nodes)}` }];
+    case 'collecting': {
+      const started = change.nodes.length > 0 || change.shared.length === 0 ? [`collector pods started on ${list(change.nodes)}`] : [];
+      const shared = change.shared.map((s) => `sharing the collection of ${s.owner} on ${s.node}`);
+      return [{ regarding, type: 'Normal', reason: REASON_COLLECTING, action: 'Collect', note: [...started, ...shared].join('; ') }];
+    }
     case 'diagnosing': {
       const failed = change.failed.length > 0 ? `; no snapshot from ${list(change.failed)}` : '';
       return [{ regarding, type: 'Normal', reason: REASON_DIAGNOSING, action: 'Diagnose', note: `snapshots from ${list(change.snapshots)}${failed}; simulating the packet` }];
@@ -45,6 +48,8 @@ export function countPhaseChange(metrics: OperatorMetrics, event: ReconcileEvent
   if (change?.kind !== 'completed') return;
   metrics.countDiagnosis(change.verdict);
   for (const c of change.collectors) {
+    // Another diagnosis's collector is counted by that diagnosis's run.
+    if (c.sharedFrom !== undefined) continue;
     if (c.failure !== undefined) metrics.countCollectorFailure(c.failure.kind);
     else metrics.observeCollector(c.seconds);
   }

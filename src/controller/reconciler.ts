@@ -5,9 +5,10 @@
 // done; a delete of nothing is done). Returns when to look again, or throws (the queue retries
 // with backoff); never both, and never waits.
 //
-// Observations come from fresh API reads in this first version (the CR, the cluster's objects,
-// the collector pods and the snapshot ConfigMaps on every reconcile); the informers' caches
-// will replace the reads later.
+// The CR, its own collector pods and snapshots are read afresh from the API server on every
+// reconcile (what a run decides on must not be a stale cache's view); the cluster's objects and the
+// collections of other diagnoses (which a run may share: collection-sharing.ts) come from the
+// informers' caches the composition root hands in.
 
 import {
   buildCompletedStatus,
@@ -28,8 +29,19 @@ import {
 } from '../api/v1alpha1/index.js';
 import { buildClusterStateFromSnapshots, type SourcedSnapshot } from '../collector/snapshot-cluster.js';
 import { detectPlugin, diagnose, planCollection, requestedPlugin, type ClusterObjects, type DiagnosisQuery, type QueryEndpoint, type Warning } from '../diagnosis/index.js';
-import type { CollectorPodOptions, CollectorPodRef } from '../kube/collector-pod.js';
-import { decideNextStep, FINALIZER, POLL_MS, type CollectorObservation, type CollectorPhase, type NextStep, type Observations } from './next-step.js';
+import { isCollectorPod, type CollectorPodOptions, type CollectorPodRef } from '../kube/collector-pod.js';
+import { SnapshotReadError } from '../kube/snapshot-configmaps.js';
+import { chooseSharedCollections, type SharingSource } from './collection-sharing.js';
+import {
+  collectorPhaseOf,
+  decideNextStep,
+  FINALIZER,
+  POLL_MS,
+  type CollectorObservation,
+  type NextStep,
+  type Observations,
+  type SharedObservation,
+} from './next-step.js';
 
 export interface DiagnosisRef {
   readonly namespace: string;
@@ -81,6 +93,8 @@ export type CollectorFailureKind =
 /** One collector of a finished run: how long it took, or why it failed. */
 export interface CollectorOutcome {
   readonly node: string;
+  /** Another diagnosis's collector (`namespace/name`), which this run shared: not counted as this run's. */
+  readonly sharedFrom?: string;
   /** From the pod's creation to the diagnosis that used (or gave up on) it. */
   readonly seconds: number;
   readonly failure?: { readonly kind: CollectorFailureKind; readonly message: string };
@@ -88,8 +102,8 @@ export interface CollectorOutcome {
 
 /** A phase change a reconcile made, for Events and metrics. */
 export type PhaseChange =
-  /** Collector pods were created for a new run (Pending → Collecting). */
-  | { readonly kind: 'collecting'; readonly nodes: readonly string[] }
+  /** Collector pods were created for a new run, or it shares other diagnoses' (Pending → Collecting). */
+  | { readonly kind: 'collecting'; readonly nodes: readonly string[]; readonly shared: readonly { readonly node: string; readonly owner: string }[] }
   /** Every collector delivered or failed; the packet is being simulated. */
   | { readonly kind: 'diagnosing'; readonly snapshots: readonly string[]; readonly failed: readonly string[] }
   /** The run finished with a verdict (once per run). */
@@ -121,6 +135,8 @@ export interface ReconcilerDeps {
   readonly collectorDeadlineMs: number;
   /** Whether a diagnosis may name pods and services of other namespaces (DESIGN §3); default no. */
   readonly allowCrossNamespace?: boolean;
+  /** Where runs find other diagnoses' collections to share; absent, every run collects its own. */
+  readonly sharing?: SharingSource;
   /** ms since the epoch. */
   now(): number;
   log(event: ReconcileEvent): void;
@@ -170,20 +186,68 @@ function planOf(objects: ClusterObjects | undefined, resolved: Resolved): Observ
   return { kind: 'nodes', nodes: plan.nodes.map((n) => n.name) };
 }
 
-const PHASES: readonly CollectorPhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'];
-
 function observation(pod: CollectorPodView): CollectorObservation {
-  const phase = PHASES.find((p) => p === pod.phase) ?? 'Unknown';
-  return { node: pod.node, pod: pod.pod, phase, createdAt: pod.createdAt, ...(pod.problem !== undefined ? { problem: pod.problem } : {}) };
+  return { node: pod.node, pod: pod.pod, phase: collectorPhaseOf(pod.phase), createdAt: pod.createdAt, ...(pod.problem !== undefined ? { problem: pod.problem } : {}) };
 }
 
-function collectorStatuses(collectors: readonly CollectorObservation[], snapshots: ReadonlySet<string>, failed: ReadonlyMap<string, string> = new Map()): CollectorStatus[] {
-  return [...collectors]
+/** The status's collectors: this run's own, and the other diagnoses' it shares (saying whose). */
+function collectorStatuses(
+  collectors: readonly CollectorObservation[],
+  snapshots: ReadonlySet<string>,
+  shared: ReadonlyMap<string, SharedObservation>,
+  failed: ReadonlyMap<string, string> = new Map(),
+): CollectorStatus[] {
+  const own = new Set(collectors.map((c) => c.node));
+  const entries: (CollectorObservation & { readonly owner?: string; readonly delivered?: boolean })[] = [...collectors, ...[...shared.values()].filter((s) => !own.has(s.node))];
+  return entries
     .sort((a, b) => a.node.localeCompare(b.node))
     .map((c) => {
-      const message = failed.get(c.node) ?? (snapshots.has(c.node) ? 'snapshot delivered' : c.problem);
+      const delivered = c.owner !== undefined ? c.delivered === true : snapshots.has(c.node);
+      const whose = c.owner !== undefined ? `shared: collected for ${c.owner}` : undefined;
+      const state = failed.get(c.node) ?? (delivered ? 'snapshot delivered' : c.problem);
+      const message = whose !== undefined ? (state !== undefined ? `${whose}; ${state}` : whose) : state;
       return { node: c.node, pod: c.pod, state: c.phase, ...(message !== undefined ? { message } : {}) };
     });
+}
+
+/**
+ * The pods each of `nodes` holds, as its collector is asked to find them: not netdiag's own
+ * collectors (host-network, short-lived, and never on a packet's path).
+ */
+function podsByNode(objects: ClusterObjects | undefined, nodes: readonly string[]): Map<string, CollectorPodRef[]> {
+  const byNode = new Map<string, CollectorPodRef[]>();
+  for (const pod of objects?.pods ?? []) {
+    const node = pod.spec.nodeName;
+    if (node === undefined || !nodes.includes(node) || isCollectorPod(pod.metadata.labels)) continue;
+    const ips = (pod.status?.podIPs ?? []).map((p) => p.ip);
+    const podIps = ips.length > 0 ? ips : pod.status?.podIP !== undefined ? [pod.status.podIP] : [];
+    const entry: CollectorPodRef = {
+      namespace: pod.metadata.namespace ?? 'default',
+      name: pod.metadata.name,
+      ...(pod.metadata.uid !== undefined ? { uid: pod.metadata.uid } : {}),
+      ips: podIps,
+      ...(pod.spec.hostNetwork === true ? { hostNetwork: true } : {}),
+    };
+    byNode.set(node, [...(byNode.get(node) ?? []), entry]);
+  }
+  return byNode;
+}
+
+/** Other diagnoses' collections this run uses, for the nodes it needs and has nothing of its own on. */
+function sharedCollections(d: NetworkDiagnosis, ref: DiagnosisRef, plan: Observations['plan'], own: readonly CollectorObservation[], snapshots: ReadonlySet<string>, objects: ClusterObjects | undefined, sharing: SharingSource | undefined): Map<string, SharedObservation> {
+  const runStart = Date.parse(d.status?.startTime ?? '');
+  const phase = d.status?.phase;
+  const running = d.status?.observedGeneration === d.metadata.generation && (phase === 'Pending' || phase === 'Collecting');
+  if (sharing === undefined || plan.kind !== 'nodes' || !running || Number.isNaN(runStart)) return new Map();
+  const nodes = plan.nodes.filter((n) => !snapshots.has(n) && !own.some((c) => c.node === n));
+  if (nodes.length === 0) return new Map();
+  const chosen = chooseSharedCollections({ self: ref, runStart, nodes, pods: podsByNode(objects, nodes) }, sharing.collections());
+  return new Map(
+    [...chosen].map(([node, c]) => [
+      node,
+      { node, pod: c.pod, phase: collectorPhaseOf(c.phase), createdAt: c.createdAt, ...(c.problem !== undefined ? { problem: c.problem } : {}), owner: `${c.owner.namespace}/${c.owner.name}`, delivered: c.delivered },
+    ]),
+  );
 }
 
 function parseKey(key: string): DiagnosisRef | undefined {
@@ -213,7 +277,24 @@ export async function reconcile(key: string, deps: ReconcilerDeps): Promise<Reco
   const objects = needsPlan && resolved.kind === 'query' ? await kube.readClusterObjects() : undefined;
   const plan: Observations['plan'] = needsPlan ? planOf(objects, resolved) : { kind: 'nodes', nodes: [] };
   const now = deps.now();
-  const step = decideNextStep({ diagnosis: d, plan, collectors, snapshots, leftovers: pods.length > 0 || snapshotList.present, now, collectorDeadlineMs: deps.collectorDeadlineMs });
+  const shared = sharedCollections(d, ref, plan, collectors, snapshots, objects, deps.sharing);
+  const mayBeShared = (): boolean => {
+    // Runs that started no later than this run's newest collector may be reading its collection.
+    const newest = Math.max(...collectors.map((c) => c.createdAt));
+    return deps.sharing !== undefined && collectors.length > 0 && deps.sharing.otherRunStartedBy(ref, newest);
+  };
+  const leftovers = pods.length > 0 || snapshotList.present;
+  const step = decideNextStep({
+    diagnosis: d,
+    plan,
+    collectors,
+    snapshots,
+    leftovers,
+    shared,
+    mayBeShared: leftovers && mayBeShared(),
+    now,
+    collectorDeadlineMs: deps.collectorDeadlineMs,
+  });
 
   const ctx = (lastHandledRequestAt?: string): StatusContext => ({
     generation: d.metadata.generation ?? 0,
@@ -246,29 +327,17 @@ export async function reconcile(key: string, deps: ReconcilerDeps): Promise<Reco
       const written = await kube.writeStatus(d, buildStalledStatus(d.status, { ...ctx(), reason: step.reason, message: step.message }));
       const change: PhaseChange | undefined = written ? { kind: 'stalled', reason: step.reason, message: step.message } : undefined;
       deps.log({ key, step: step.kind, message: `${step.reason}: ${step.message}`, ...uidOf(d), ...(change !== undefined ? { change } : {}) });
-      return {};
+      return step.requeueAfterMs !== undefined ? { requeueAfterMs: step.requeueAfterMs } : {};
     }
     case 'start-run':
       await removeRun();
-      await kube.writeStatus(d, buildProgressStatus(d.status, 'Pending', [], ctx(step.requestedAt)));
+      // A new run starts now even when it replaces one in progress: other diagnoses' collections
+      // are shared only if created after this moment (collection-sharing.ts).
+      await kube.writeStatus(d, buildProgressStatus(d.status, 'Pending', [], ctx(step.requestedAt), { newRun: true }));
       deps.log({ key, step: step.kind });
       return {};
     case 'create-collectors': {
-      const byNode = new Map<string, CollectorPodRef[]>();
-      for (const pod of objects?.pods ?? []) {
-        const node = pod.spec.nodeName;
-        if (node === undefined || !step.nodes.includes(node)) continue;
-        const ips = (pod.status?.podIPs ?? []).map((p) => p.ip);
-        const podIps = ips.length > 0 ? ips : pod.status?.podIP !== undefined ? [pod.status.podIP] : [];
-        const entry: CollectorPodRef = {
-          namespace: pod.metadata.namespace ?? 'default',
-          name: pod.metadata.name,
-          ...(pod.metadata.uid !== undefined ? { uid: pod.metadata.uid } : {}),
-          ips: podIps,
-          ...(pod.spec.hostNetwork === true ? { hostNetwork: true } : {}),
-        };
-        byNode.set(node, [...(byNode.get(node) ?? []), entry]);
-      }
+      const byNode = podsByNode(objects, step.nodes);
       for (const node of step.nodes) {
         await kube.createCollector({
           diagnosis: { namespace: ref.namespace, name: ref.name, uid: d.metadata.uid ?? '' },
@@ -279,27 +348,39 @@ export async function reconcile(key: string, deps: ReconcilerDeps): Promise<Reco
           timeoutSeconds: deps.collectorTimeoutSeconds,
           commandTimeoutSeconds: deps.commandTimeoutSeconds,
           pods: byNode.get(node) ?? [],
+          createdAt: new Date(now).toISOString(),
         });
       }
       const created = step.nodes.map((node) => ({ node, state: 'Pending' }));
-      const known = collectorStatuses(collectors, snapshots);
+      const known = collectorStatuses(collectors, snapshots, shared);
       await kube.writeStatus(d, buildProgressStatus(d.status, 'Collecting', [...known, ...created].sort((a, b) => a.node.localeCompare(b.node)), ctx()));
-      const change: PhaseChange | undefined = d.status?.phase !== 'Collecting' ? { kind: 'collecting', nodes: step.nodes } : undefined;
-      deps.log({ key, step: step.kind, message: `collectors started on ${step.nodes.join(', ')}`, ...uidOf(d), ...(change !== undefined ? { change } : {}) });
+      const change: PhaseChange | undefined = d.status?.phase !== 'Collecting' ? { kind: 'collecting', nodes: step.nodes, shared: sharedList(shared) } : undefined;
+      const sharing = shared.size > 0 ? `; sharing ${sharedList(shared).map((s) => `${s.owner}'s on ${s.node}`).join(', ')}` : '';
+      deps.log({ key, step: step.kind, message: `collectors started on ${step.nodes.join(', ')}${sharing}`, ...uidOf(d), ...(change !== undefined ? { change } : {}) });
       return { requeueAfterMs: POLL_MS };
     }
-    case 'wait':
-      await kube.writeStatus(d, buildProgressStatus(d.status, 'Collecting', collectorStatuses(collectors, snapshots), ctx()));
+    case 'wait': {
+      await kube.writeStatus(d, buildProgressStatus(d.status, 'Collecting', collectorStatuses(collectors, snapshots, shared), ctx()));
+      // A run that shares every node it needs creates no collector: it starts collecting here.
+      if (d.status?.phase !== 'Collecting') {
+        const change: PhaseChange = { kind: 'collecting', nodes: [], shared: sharedList(shared) };
+        deps.log({ key, step: step.kind, message: `sharing ${change.shared.map((s) => `${s.owner}'s collection of ${s.node}`).join(', ')}`, ...uidOf(d), change });
+      }
       return { requeueAfterMs: step.requeueAfterMs };
+    }
     case 'diagnose': {
       deps.log({ key, step: step.kind, message: 'simulating the packet', ...uidOf(d), change: { kind: 'diagnosing', snapshots: step.snapshots, failed: step.failed.map((f) => f.node) } });
-      const change = await runDiagnosis(d, ref, step, objects, collectors, snapshots, ctx(), resolved, deps);
+      const change = await runDiagnosis(d, ref, step, objects, collectors, snapshots, shared, ctx(), resolved, deps);
       // Reported once the status is written, before the clean-up: a failed clean-up is retried as
       // remove-leftovers, which does not diagnose (nor count the run) again.
       deps.log({ key, step: step.kind, message: `${change.verdict}, ${change.suspicions} suspicion(s)`, ...uidOf(d), change });
+      // Runs of other diagnoses may be reading this run's collection: keep-for-sharing removes it later.
+      if (mayBeShared()) return { requeueAfterMs: POLL_MS };
       await removeRun();
       return {};
     }
+    case 'keep-for-sharing':
+      return { requeueAfterMs: step.requeueAfterMs };
     case 'remove-leftovers':
       await removeRun();
       deps.log({ key, step: step.kind });
@@ -311,6 +392,10 @@ export async function reconcile(key: string, deps: ReconcilerDeps): Promise<Reco
       throw new Error(`unhandled step: ${JSON.stringify(unhandled)}`);
     }
   }
+}
+
+function sharedList(shared: ReadonlyMap<string, SharedObservation>): { node: string; owner: string }[] {
+  return [...shared.values()].map((s) => ({ node: s.node, owner: s.owner })).sort((a, b) => a.node.localeCompare(b.node));
 }
 
 function uidOf(d: NetworkDiagnosis): { readonly uid?: string } {
@@ -332,6 +417,7 @@ async function runDiagnosis(
   objects: ClusterObjects | undefined,
   collectors: readonly CollectorObservation[],
   delivered: ReadonlySet<string>,
+  shared: ReadonlyMap<string, SharedObservation>,
   ctx: StatusContext,
   resolved: Resolved,
   deps: ReconcilerDeps,
@@ -339,13 +425,20 @@ async function runDiagnosis(
   // decideNextStep diagnoses only with a plan, which needs both the query and the objects.
   if (objects === undefined || resolved.kind !== 'query') throw new Error(`diagnose ${ref.namespace}/${ref.name}: no query or cluster objects`);
   const failed = new Map(step.failed.map((f) => [f.node, f.reason]));
-  const byNode = new Map(collectors.map((c) => [c.node, c]));
+  const byNode = new Map<string, CollectorObservation>([...shared.values(), ...collectors].map((c) => [c.node, c]));
   const failureKinds = new Map<string, CollectorFailureKind>(step.failed.map((f) => [f.node, failureKind(byNode.get(f.node))]));
+  const sharedFrom = new Map(step.shared.map((s) => [s.node, s.owner]));
   const snapshots = new Map<string, SourcedSnapshot>();
   for (const node of step.snapshots) {
+    const owner = sharedFrom.get(node);
     try {
-      snapshots.set(node, await deps.kube.readSnapshot(deps.operatorNamespace, ref, node));
+      snapshots.set(node, await deps.kube.readSnapshot(deps.operatorNamespace, owner !== undefined ? parseKey(owner) ?? ref : ref, node));
     } catch (error) {
+      // Another diagnosis's snapshot can go (its run removed it) between seeing it and reading it:
+      // not this node's failure. The retry finds it gone and starts a collector of this run's own.
+      if (owner !== undefined && error instanceof SnapshotReadError && (error.problem === 'not-found' || error.problem === 'incomplete')) {
+        throw new Error(`the snapshot of node ${node} shared from ${owner} is no longer complete (${error.message}); looking again`, { cause: error });
+      }
       // A snapshot that cannot be read back (corrupt, another schema version) is the collector's failure.
       failed.set(node, `its snapshot cannot be read: ${error instanceof Error ? error.message : String(error)}`);
       failureKinds.set(node, 'snapshot-unreadable');
@@ -358,7 +451,7 @@ async function runDiagnosis(
   const unknownPlugin: Warning[] = requested !== undefined && requested !== 'auto' && chosen === undefined ? [{ code: 'plugin-unknown', message: `spec.network.plugin ${requested} is not a plugin netdiag knows; detected ${plugin.name}` }] : [];
   const result = diagnose(state, resolved.query, { plugins: plugin.name === 'generic' ? [] : [plugin.plugin] });
   const diagnosis = { ...result, warnings: [...result.warnings, ...unknownPlugin, ...plugin.warnings, ...snapshotWarnings] };
-  const previous = { ...(d.status ?? {}), collectors: collectorStatuses(collectors, delivered, failed) };
+  const previous = { ...(d.status ?? {}), collectors: collectorStatuses(collectors, delivered, shared, failed) };
   await deps.kube.writeStatus(d, buildCompletedStatus(previous, diagnosis, ctx));
   const now = Date.parse(ctx.now);
   const outcomes = [...step.snapshots, ...step.failed.map((f) => f.node)].sort().map((node): CollectorOutcome => {
@@ -366,7 +459,8 @@ async function runDiagnosis(
     const seconds = started !== undefined && started > 0 ? Math.max(0, (now - started) / 1000) : 0;
     const message = failed.get(node);
     const kind = failureKinds.get(node);
-    return { node, seconds, ...(message !== undefined && kind !== undefined ? { failure: { kind, message } } : {}) };
+    const owner = sharedFrom.get(node) ?? shared.get(node)?.owner;
+    return { node, seconds, ...(owner !== undefined ? { sharedFrom: owner } : {}), ...(message !== undefined && kind !== undefined ? { failure: { kind, message } } : {}) };
   });
   return { kind: 'completed', verdict: diagnosis.verdict, suspicions: diagnosis.suspicions.length, collectors: outcomes };
 }

@@ -7,7 +7,7 @@ import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Pod } from '@kuber
 import type { Snapshot } from '../collector/snapshot.js';
 import { buildCollectorPod, buildCollectorPodsConfigMap, COLLECTOR_COMPONENT, type CollectorPodOptions } from './collector-pod.js';
 import { KubeApiError } from './errors.js';
-import { ANNOTATION_CHUNK, ANNOTATION_CHUNKS, ANNOTATION_DIAGNOSIS, ANNOTATION_NODE, diagnosisKey, LABEL_COMPONENT, LABEL_DIAGNOSIS, LABEL_MANAGED_BY, LABEL_SNAPSHOT, labelValueOf, MANAGED_BY } from './labels.js';
+import { ANNOTATION_CHUNK, ANNOTATION_CHUNKS, ANNOTATION_CREATED_AT, ANNOTATION_DIAGNOSIS, ANNOTATION_NODE, diagnosisKey, LABEL_COMPONENT, LABEL_DIAGNOSIS, LABEL_MANAGED_BY, LABEL_SNAPSHOT, labelValueOf, MANAGED_BY } from './labels.js';
 import { callApi, type RetryOptions } from './retry.js';
 import { deleteSnapshotConfigMaps, listConfigMaps, readSnapshotConfigMaps, snapshotSelector } from './snapshot-configmaps.js';
 
@@ -24,7 +24,7 @@ export interface CollectorPodInfo {
   readonly phase: string;
   /** Why it failed or waits: the pod's reason and message, a container's waiting or terminated reason. */
   readonly problem?: string;
-  /** metadata.creationTimestamp, ms since the epoch. */
+  /** When the operator created it (its created-at annotation), else metadata.creationTimestamp; ms since the epoch. */
   readonly createdAt: number;
   readonly terminating: boolean;
 }
@@ -66,6 +66,47 @@ function problemOf(pod: V1Pod): string | undefined {
   return parts.length > 0 ? parts.join('; ') : undefined;
 }
 
+/** What the controller reads of a collector pod: its node, phase, problem, age. */
+export function collectorPodInfo(pod: V1Pod): CollectorPodInfo {
+  const problem = problemOf(pod);
+  // The operator's own stamp (its clock, milliseconds) when it has one, so that the deadline and
+  // the sharing rule compare times of one clock; else the API server's creationTimestamp (watch
+  // events carry it as RFC 3339 text where lists carry a Date: new Date() takes both).
+  const stamped = Date.parse(pod.metadata?.annotations?.[ANNOTATION_CREATED_AT] ?? '');
+  const created = pod.metadata?.creationTimestamp;
+  return {
+    node: pod.metadata?.annotations?.[ANNOTATION_NODE] ?? pod.spec?.nodeName ?? '',
+    pod: pod.metadata?.name ?? '',
+    phase: pod.status?.phase ?? 'Pending',
+    ...(problem !== undefined ? { problem } : {}),
+    createdAt: !Number.isNaN(stamped) ? stamped : created !== undefined ? new Date(created).getTime() : 0,
+    terminating: pod.metadata?.deletionTimestamp !== undefined,
+  };
+}
+
+/**
+ * The nodes whose snapshot is complete, by diagnosis key (`<namespace>.<name>`), from snapshot
+ * ConfigMaps: a snapshot (one id) is complete when every chunk index its chunks announce is there.
+ */
+export function completeSnapshots(configMaps: readonly V1ConfigMap[]): Map<string, Set<string>> {
+  const chunks = new Map<string, { diagnosis: string; node: string; expected: number; seen: Set<string> }>();
+  for (const cm of configMaps) {
+    const annotations = cm.metadata?.annotations ?? {};
+    const diagnosis = annotations[ANNOTATION_DIAGNOSIS] ?? '';
+    const node = annotations[ANNOTATION_NODE] ?? '';
+    const key = `${diagnosis}\n${node}\n${cm.metadata?.labels?.[LABEL_SNAPSHOT] ?? ''}`;
+    const entry = chunks.get(key) ?? { diagnosis, node, expected: Number(annotations[ANNOTATION_CHUNKS]), seen: new Set<string>() };
+    entry.seen.add(annotations[ANNOTATION_CHUNK] ?? '');
+    chunks.set(key, entry);
+  }
+  const complete = new Map<string, Set<string>>();
+  for (const { diagnosis, node, expected, seen } of chunks.values()) {
+    if (!Number.isInteger(expected) || expected <= 0 || ![...Array(expected).keys()].every((i) => seen.has(String(i)))) continue;
+    complete.set(diagnosis, (complete.get(diagnosis) ?? new Set<string>()).add(node));
+  }
+  return complete;
+}
+
 const mine = (diagnosis: DiagnosisRef) => (obj: V1Pod | V1ConfigMap): boolean => obj.metadata?.annotations?.[ANNOTATION_DIAGNOSIS] === diagnosisKey(diagnosis);
 
 async function createIgnoringExisting(description: string, resource: string, namespace: string, create: () => Promise<unknown>, retry: RetryOptions): Promise<void> {
@@ -82,17 +123,7 @@ export function createCollectorClient(config: KubeConfig, retry: RetryOptions = 
     async listCollectors(namespace: string, diagnosis: DiagnosisRef): Promise<CollectorPodInfo[]> {
       const labelSelector = collectorSelector(diagnosis);
       const list = await callApi({ description: `list pods in ${namespace} (${labelSelector})`, verb: 'list', resource: 'pods', namespace }, () => core.listNamespacedPod({ namespace, labelSelector }), retry);
-      return list.items.filter(mine(diagnosis)).map((pod): CollectorPodInfo => {
-        const problem = problemOf(pod);
-        return {
-          node: pod.metadata?.annotations?.[ANNOTATION_NODE] ?? pod.spec?.nodeName ?? '',
-          pod: pod.metadata?.name ?? '',
-          phase: pod.status?.phase ?? 'Pending',
-          ...(problem !== undefined ? { problem } : {}),
-          createdAt: pod.metadata?.creationTimestamp !== undefined ? new Date(pod.metadata.creationTimestamp).getTime() : 0,
-          terminating: pod.metadata?.deletionTimestamp !== undefined,
-        };
-      });
+      return list.items.filter(mine(diagnosis)).map(collectorPodInfo);
     },
 
     async createCollector(options: CollectorPodOptions): Promise<void> {
@@ -115,22 +146,8 @@ export function createCollectorClient(config: KubeConfig, retry: RetryOptions = 
 
     async listSnapshots(namespace: string, diagnosis: DiagnosisRef): Promise<SnapshotInventory> {
       const labelSelector = snapshotSelector(diagnosis);
-      const items = await listConfigMaps(core, namespace, labelSelector, retry, 100);
-      // By node and snapshot id: the chunk indexes present, against the count each chunk announces.
-      const chunks = new Map<string, { node: string; expected: number; seen: Set<string> }>();
-      for (const cm of items.filter(mine(diagnosis))) {
-        const annotations = cm.metadata?.annotations ?? {};
-        const node = annotations[ANNOTATION_NODE] ?? '';
-        const key = `${node}\n${cm.metadata?.labels?.[LABEL_SNAPSHOT] ?? ''}`;
-        const entry = chunks.get(key) ?? { node, expected: Number(annotations[ANNOTATION_CHUNKS]), seen: new Set<string>() };
-        entry.seen.add(annotations[ANNOTATION_CHUNK] ?? '');
-        chunks.set(key, entry);
-      }
-      const complete = new Set<string>();
-      for (const { node, expected, seen } of chunks.values()) {
-        if (Number.isInteger(expected) && expected > 0 && [...Array(expected).keys()].every((i) => seen.has(String(i)))) complete.add(node);
-      }
-      return { complete: [...complete].sort(), present: items.length > 0 };
+      const items = (await listConfigMaps(core, namespace, labelSelector, retry, 100)).filter(mine(diagnosis));
+      return { complete: [...(completeSnapshots(items).get(diagnosisKey(diagnosis)) ?? [])].sort(), present: items.length > 0 };
     },
 
     async readSnapshot(namespace: string, diagnosis: DiagnosisRef, node: string): Promise<{ snapshot: Snapshot; source: string }> {

@@ -13,12 +13,13 @@
 
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { diagnosisKey, LABEL_COMPONENT, LABEL_DIAGNOSIS, LABEL_MANAGED_BY, LABEL_NODE, labelValueOf, MANAGED_BY, ANNOTATION_DIAGNOSIS, ANNOTATION_NODE } from './labels.js';
+import { diagnosisKey, LABEL_COMPONENT, LABEL_DIAGNOSIS, LABEL_MANAGED_BY, LABEL_NODE, labelValueOf, MANAGED_BY, ANNOTATION_CREATED_AT, ANNOTATION_DIAGNOSIS, ANNOTATION_NODE } from './labels.js';
 
 export const COLLECTOR_COMPONENT = 'collector';
 /** Where the pod list ConfigMap is mounted in the collector. */
 const PODS_DIR = '/etc/netdiag/pods';
-const PODS_KEY = 'pods.json';
+/** The pod list's key in its ConfigMap. */
+export const PODS_KEY = 'pods.json';
 
 /** A pod of the node, as the agent matches it to a network namespace (`netdiag collect --pods`). */
 export interface CollectorPodRef {
@@ -41,6 +42,12 @@ export interface CollectorPodOptions {
   readonly commandTimeoutSeconds: number;
   /** The node's pods. */
   readonly pods: readonly CollectorPodRef[];
+  /**
+   * When the operator decided to create it (RFC 3339 with milliseconds, the operator's clock):
+   * another diagnosis may share this collection only if its own run started no later (the API
+   * server's creationTimestamp has whole seconds and another clock).
+   */
+  readonly createdAt?: string;
 }
 
 /** Extra seconds the pod lives after the agent's own deadline: writing the snapshot ConfigMaps. */
@@ -56,6 +63,16 @@ export function collectorPodName(diagnosis: CollectorPodOptions['diagnosis'], no
   return ['netdiag', part(diagnosis.name, 20), part(node, 20), hash].filter((p) => p !== '').join('-');
 }
 
+/** The ConfigMap that hands the collector pod `podName` its node's pod list. */
+export function podListConfigMapName(podName: string): string {
+  return `${podName}-pods`;
+}
+
+/** Whether labels are those of a netdiag collector pod. */
+export function isCollectorPod(labels: Readonly<Record<string, string>> | undefined): boolean {
+  return labels?.[LABEL_MANAGED_BY] === MANAGED_BY && labels[LABEL_COMPONENT] === COLLECTOR_COMPONENT;
+}
+
 function labelsOf(options: CollectorPodOptions): Record<string, string> {
   return {
     [LABEL_MANAGED_BY]: MANAGED_BY,
@@ -66,7 +83,11 @@ function labelsOf(options: CollectorPodOptions): Record<string, string> {
 }
 
 function annotationsOf(options: CollectorPodOptions): Record<string, string> {
-  return { [ANNOTATION_DIAGNOSIS]: diagnosisKey(options.diagnosis), [ANNOTATION_NODE]: options.node };
+  return {
+    [ANNOTATION_DIAGNOSIS]: diagnosisKey(options.diagnosis),
+    [ANNOTATION_NODE]: options.node,
+    ...(options.createdAt !== undefined ? { [ANNOTATION_CREATED_AT]: options.createdAt } : {}),
+  };
 }
 
 /** The ConfigMap holding the node's pod list, mounted into the collector. */
@@ -74,7 +95,7 @@ export function buildCollectorPodsConfigMap(options: CollectorPodOptions): V1Con
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: `${collectorPodName(options.diagnosis, options.node)}-pods`, namespace: options.namespace, labels: labelsOf(options), annotations: annotationsOf(options) },
+    metadata: { name: podListConfigMapName(collectorPodName(options.diagnosis, options.node)), namespace: options.namespace, labels: labelsOf(options), annotations: annotationsOf(options) },
     data: { [PODS_KEY]: `${JSON.stringify(options.pods)}\n` },
   };
 }
@@ -85,7 +106,7 @@ const HOST_ROOT = '/proc/1/root';
 export function buildCollectorPod(options: CollectorPodOptions): V1Pod {
   const name = collectorPodName(options.diagnosis, options.node);
   const volumes: V1Volume[] = [
-    { name: 'pods', configMap: { name: `${name}-pods` } },
+    { name: 'pods', configMap: { name: podListConfigMapName(name) } },
     { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
   ];
   const mounts: V1VolumeMount[] = [

@@ -45,3 +45,10 @@ export function labelValueOf(value: string): string {
 export function diagnosisKey(diagnosis: { readonly namespace: string; readonly name: string }): string {
   return `${diagnosis.namespace}.${diagnosis.name}`;
 }
+
+/** diagnosisKey's inverse: a namespace name has no dots, so the first dot ends it (the name may have some). */
+export function parseDiagnosisKey(key: string | undefined): { readonly namespace: string; readonly name: string } | undefined {
+  const dot = key?.indexOf('.') ?? -1;
+  if (key === undefined || dot <= 0 || dot === key.length - 1) return undefined;
+  return { namespace: key.slice(0, dot), name: key.slice(dot + 1) };
+}

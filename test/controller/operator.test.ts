@@ -244,9 +244,12 @@ describeAsRoot('the operator process on a real API server', () => {
     expect(metricValue(metrics, 'netdiag_diagnoses_total{verdict="Inconclusive"}')).toBe(1);
     expect(metricValue(metrics, 'netdiag_collector_failures_total{reason="deadline"}')).toBe(2);
     expect(metricValue(metrics, 'netdiag_reconcile_total{result="success"}')).toBeGreaterThan(0);
-    // The run's collectors are deleted (terminating until their kubelet confirms) and their ConfigMaps gone.
-    const after = await collectorPods('web-to-db');
-    expect(after.every((p) => p.metadata?.deletionTimestamp !== undefined)).toBe(true);
+    // The run's collectors are deleted once the status is written (terminating until their kubelet
+    // confirms) and their ConfigMaps gone.
+    const after = await waitFor('the run\'s collectors deleted', async () => {
+      const found = await collectorPods('web-to-db');
+      return found.every((p) => p.metadata?.deletionTimestamp !== undefined) ? found : undefined;
+    }, explain([a], 'web-to-db'));
     expect(await collectorConfigMaps('web-to-db')).toEqual([]);
     await confirmDeletions(after);
     // Every log line carries the JSON fields; reconcile lines their key, step and reconcile id.

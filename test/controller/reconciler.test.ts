@@ -8,10 +8,12 @@ import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Api, type
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type NetworkDiagnosis } from '../../src/api/v1alpha1/index.js';
 import { SNAPSHOT_KIND, SNAPSHOT_SCHEMA_VERSION, type JsonItem, type NetstackCapture, type Snapshot, type TextItem } from '../../src/collector/snapshot.js';
 import { packSnapshot } from '../../src/collector/snapshot-pack.js';
-import { reconcile, type ReconcileEvent, type ReconcilerDeps, type ReconcilerKube } from '../../src/controller/reconciler.js';
-import { FINALIZER } from '../../src/controller/next-step.js';
+import { otherRunStartedBy, type SharingSource } from '../../src/controller/collection-sharing.js';
+import { reconcile, type ReconcileEvent, type ReconcileResult, type ReconcilerDeps, type ReconcilerKube } from '../../src/controller/reconciler.js';
+import { FINALIZER, OBJECT_RECHECK_MS } from '../../src/controller/next-step.js';
 import { coreApi, loadKubeConfig } from '../../src/kube/client.js';
 import { collectorSelector } from '../../src/kube/collector-client.js';
+import { collectionsOf, type CollectionView } from '../../src/kube/collections.js';
 import { createKubeAccess } from '../../src/kube/kube-access.js';
 import { snapshotSelector, writeSnapshotConfigMaps } from '../../src/kube/snapshot-configmaps.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
@@ -218,12 +220,13 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
   });
 
   it.each([
-    ['an unknown pod', 'ghost', { ...SPEC, source: { pod: { name: 'nobody' } } }, 'ObjectNotFound', `the source pod ${NS}/nobody does not exist`],
-    ['a pod of another namespace', 'elsewhere', { ...SPEC, destination: { pod: { namespace: 'other', name: 'server' } } }, 'CrossNamespaceForbidden', 'the destination pod other/server is in another namespace'],
-  ])('stalls on %s, creates nothing and does not retry', async (_what, name, spec, reason, message) => {
+    // A pod that does not exist yet may be created later (a GitOps sync applies in any order): looked at again.
+    ['an unknown pod', 'ghost', { ...SPEC, source: { pod: { name: 'nobody' } } }, 'ObjectNotFound', `the source pod ${NS}/nobody does not exist`, { requeueAfterMs: OBJECT_RECHECK_MS }],
+    ['a pod of another namespace', 'elsewhere', { ...SPEC, destination: { pod: { namespace: 'other', name: 'server' } } }, 'CrossNamespaceForbidden', 'the destination pod other/server is in another namespace', {}],
+  ])('stalls on %s and creates nothing', async (_what, name, spec, reason, message, retry) => {
     await apply(name, spec);
     await reconcile(key(name), deps);
-    expect(await reconcile(key(name), deps)).toEqual({});
+    expect(await reconcile(key(name), deps)).toEqual(retry);
     const stalled = await get(name);
     expect(stalled.status?.phase).toBe('Failed');
     expect(condition(stalled, 'Stalled')).toMatchObject({ status: 'True', reason });
@@ -232,7 +235,7 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     expect(await collectorPods(name)).toEqual([]);
     // Again: the same status, nothing written.
     const version = stalled.metadata.resourceVersion;
-    expect(await reconcile(key(name), deps)).toEqual({});
+    expect(await reconcile(key(name), deps)).toEqual(retry);
     expect((await get(name)).metadata.resourceVersion).toBe(version);
   });
 
@@ -276,5 +279,89 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     expect(await collectorPods('half')).toEqual([]);
     expect(await collectorConfigMaps('half')).toEqual([]);
     expect(await snapshotConfigMaps('half')).toBe(0);
+  });
+
+  it('shares a collection: a run started before the collectors of another diagnosis uses them, and their owner keeps them until it is done', async () => {
+    // The operator builds this from its informers' caches; fresh lists stand in for them here.
+    const sharing: SharingSource = {
+      collections: () => sharedView,
+      otherRunStartedBy: (ref, at) => otherRunStartedBy(diagnoses, ref, at),
+    };
+    let sharedView: CollectionView[] = [];
+    let diagnoses: NetworkDiagnosis[] = [];
+    const look = async (): Promise<void> => {
+      const [pods, configMaps, list] = await Promise.all([
+        core.listNamespacedPod({ namespace: OPERATOR_NS }),
+        core.listNamespacedConfigMap({ namespace: OPERATOR_NS }),
+        custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL }) as Promise<{ items: NetworkDiagnosis[] }>,
+      ]);
+      sharedView = collectionsOf(pods.items, configMaps.items);
+      diagnoses = list.items;
+    };
+    const sharingDeps: ReconcilerDeps = { ...deps, sharing };
+    const step = async (name: string): Promise<ReconcileResult> => {
+      await look();
+      return reconcile(key(name), sharingDeps);
+    };
+
+    await apply('lender');
+    await apply('borrower');
+    for (const name of ['lender', 'borrower', 'lender', 'borrower']) await step(name); // finalizers, then both runs start
+    expect((await step('lender')).requeueAfterMs).toBeGreaterThan(0); // the lender's collectors
+    const lenderPods = await collectorPods('lender');
+    expect(lenderPods).toHaveLength(2);
+
+    // The borrower's run started before the lender's collectors: it uses them and creates none.
+    expect((await step('borrower')).requeueAfterMs).toBeGreaterThan(0);
+    expect(await collectorPods('borrower')).toEqual([]);
+    const waiting = await get('borrower');
+    expect(waiting.status?.phase).toBe('Collecting');
+    expect(waiting.status?.collectors).toEqual([
+      { node: 'node-1', pod: podOn(lenderPods, 'node-1'), state: 'Pending', message: `shared: collected for ${NS}/lender` },
+      { node: 'node-2', pod: podOn(lenderPods, 'node-2'), state: 'Pending', message: `shared: collected for ${NS}/lender` },
+    ]);
+
+    for (const node of NODES) {
+      await writeSnapshotConfigMaps(core, { namespace: OPERATOR_NS, diagnosis: { namespace: NS, name: 'lender' }, node: node.name }, packSnapshot(JSON.stringify(snapshotOf(node.name, node.ip))));
+      await setPhase(podOn(lenderPods, node.name), { phase: 'Succeeded' });
+    }
+    // The lender finishes first; the borrower's run is still going, so the lender keeps its collection.
+    expect(await step('lender')).toEqual({ requeueAfterMs: expect.any(Number) });
+    expect((await get('lender')).status?.phase).toBe('Completed');
+    expect(await collectorPods('lender')).toHaveLength(2);
+    expect(await snapshotConfigMaps('lender')).toBe(2);
+    expect((await step('lender')).requeueAfterMs).toBeGreaterThan(0);
+
+    // The borrower diagnoses from the lender's snapshots.
+    expect(await step('borrower')).toEqual({});
+    const done = await get('borrower');
+    expect(done.status?.phase).toBe('Completed');
+    expect(done.status?.verdict).toBe((await get('lender')).status?.verdict);
+    expect(done.status?.collectors?.map((c) => c.message)).toEqual([`shared: collected for ${NS}/lender; snapshot delivered`, `shared: collected for ${NS}/lender; snapshot delivered`]);
+    expect(await collectorPods('borrower')).toEqual([]);
+
+    // No run is left that could read the lender's collection: it goes.
+    expect(await step('lender')).toEqual({});
+    expect(await collectorPods('lender')).toEqual([]);
+    expect(await snapshotConfigMaps('lender')).toBe(0);
+  });
+
+  it('does not share a collection created before the run started: a re-run collects afresh', async () => {
+    const sharingDeps: ReconcilerDeps = {
+      ...deps,
+      sharing: { collections: () => view, otherRunStartedBy: () => false },
+    };
+    let view: CollectionView[] = [];
+    const pods = await startCollectors('early');
+    await apply('late');
+    const look = async (): Promise<void> => {
+      view = collectionsOf((await core.listNamespacedPod({ namespace: OPERATOR_NS })).items, (await core.listNamespacedConfigMap({ namespace: OPERATOR_NS })).items);
+    };
+    for (let i = 0; i < 3; i++) {
+      await look();
+      await reconcile(key('late'), sharingDeps);
+    }
+    expect(view.filter((c) => c.diagnosis.name === 'early').map((c) => c.pod).sort()).toEqual(pods.map((p) => p.metadata?.name).sort());
+    expect((await collectorPods('late')).map((p) => p.spec?.nodeName).sort()).toEqual(['node-1', 'node-2']);
   });
 });

@@ -168,6 +168,7 @@ export function buildProgressStatus(
   phase: ProgressPhase,
   collectors: readonly CollectorStatus[],
   ctx: StatusContext,
+  options: { readonly newRun?: boolean } = {},
 ): NetworkDiagnosisStatus {
   const sameGeneration = previous?.observedGeneration === ctx.generation;
   const base = previous === undefined ? {} : sameGeneration ? previous : withoutResult(previous);
@@ -188,7 +189,7 @@ export function buildProgressStatus(
     phase,
     conditions,
     collectors: [...collectors],
-    startTime: startsRun(previous, ctx.generation) ? ctx.now : (previous?.startTime ?? ctx.now),
+    startTime: options.newRun === true || startsRun(previous, ctx.generation) ? ctx.now : (previous?.startTime ?? ctx.now),
   };
 }
 
