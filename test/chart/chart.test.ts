@@ -133,6 +133,7 @@ describe('the Helm chart, rendered by helm', () => {
       '--leader-elect',
       '--lease-name=diag-netdiag-leader',
       '--allow-cross-namespace',
+      '--no-share-collections',
       '--collector-timeout=90',
       '--collector-command-timeout=15',
       '--collector-deadline=300',
@@ -141,8 +142,8 @@ describe('the Helm chart, rendered by helm', () => {
   });
 
   it.each([
-    ['default values', {}, { namespace: 'netdiag-system', collectorImage: 'netdiag:0.1.0', workers: 4, leaderElect: true, leaseName: 'netdiag-leader', allowCrossNamespace: false, collectorTimeoutSeconds: 60, collectorDeadlineSeconds: 180, logLevel: 'info' }],
-    ['every option on', ALL_OPTIONS, { namespace: 'netdiag-system', collectorImage: 'registry.example/netdiag-collector:0.1.0', workers: 8, leaderElect: true, allowCrossNamespace: true, collectorTimeoutSeconds: 90, collectorCommandTimeoutSeconds: 15, collectorDeadlineSeconds: 300, logLevel: 'debug' }],
+    ['default values', {}, { namespace: 'netdiag-system', collectorImage: 'netdiag:0.1.0', workers: 4, leaderElect: true, leaseName: 'netdiag-leader', allowCrossNamespace: false, shareCollections: true, collectorTimeoutSeconds: 60, collectorDeadlineSeconds: 180, logLevel: 'info' }],
+    ['every option on', ALL_OPTIONS, { namespace: 'netdiag-system', collectorImage: 'registry.example/netdiag-collector:0.1.0', workers: 8, leaderElect: true, allowCrossNamespace: true, shareCollections: false, collectorTimeoutSeconds: 90, collectorCommandTimeoutSeconds: 15, collectorDeadlineSeconds: 300, logLevel: 'debug' }],
     ['one replica', { replicas: 1, 'leaderElection.enabled': false }, { leaderElect: false }],
   ])("renders arguments the operator's own flag parser accepts, with %s", (_name, set, expected) => {
     const parsed = parseOperatorFlags(operatorOf(helm.template('netdiag', set === ALL_OPTIONS ? 'default' : 'netdiag-system', set).objects).args ?? []);

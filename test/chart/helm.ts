@@ -79,6 +79,8 @@ export const ALL_OPTIONS: Readonly<Record<string, string | number | boolean>> = 
   // Helm cannot create the release's own namespace: the chart creates this one.
   namespaceOverride: 'netdiag-system',
   allowCrossNamespace: true,
+  // Every value away from its default: sharing is on by default.
+  shareCollections: false,
   'metrics.serviceMonitor.enabled': true,
   'cniTap.enabled': true,
   collectorTimeoutSeconds: 90,
