@@ -9,12 +9,12 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoordinationV1Api, CustomObjectsApi, EventsV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type CoreV1Api, type EventsV1Event, type V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type NetworkDiagnosis } from '../../src/api/v1alpha1/index.js';
-import { coreApi, loadKubeConfig } from '../../src/kube/client.js';
-import { collectorSelector } from '../../src/kube/collector-client.js';
+import { CoordinationV1Api, EventsV1Api, V1MicroTime, type EventsV1Event, type V1Pod } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../../src/kube/client.js';
+import { sleep, waitFor } from '../../src/lab/process.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { installNetworkDiagnosisCrd } from '../support/crd.js';
+import { condition, createDiagnosisApi, createNamespaces, createNodes, createPods, explainFailure, type DiagnosisApi } from '../support/operator-fixtures.js';
 import { describeAsRoot } from '../support/root.js';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'dist', 'src', 'main.js');
@@ -30,8 +30,6 @@ const PODS = [
   { name: 'server', node: 'node-2', ip: '10.244.2.7' },
 ];
 const SPEC = { source: { pod: { name: 'client' } }, destination: { pod: { name: 'server' } }, port: 8080, protocol: 'TCP' };
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface OperatorProcess {
   readonly name: string;
@@ -95,17 +93,6 @@ async function httpGet(port: number, path: string): Promise<{ status: number; bo
   return { status: res.status, body: await res.text() };
 }
 
-/** Polls `probe` until it returns a value (not undefined); fails with `explain()` after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, explain: () => Promise<string> | string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await explain()}`);
-    await sleep(200);
-  }
-}
-
 /** A metric's value in a Prometheus text exposition (`name{labels} value`), or undefined. */
 function metricValue(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -114,8 +101,7 @@ function metricValue(text: string, series: string): number | undefined {
 
 describeAsRoot('the operator process on a real API server', () => {
   let cp: ControlPlane;
-  let core: CoreV1Api;
-  let custom: CustomObjectsApi;
+  let api: DiagnosisApi;
   let leases: CoordinationV1Api;
   let events: EventsV1Api;
 
@@ -123,23 +109,13 @@ describeAsRoot('the operator process on a real API server', () => {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} does not exist: run \`npm run build\` first`);
     cp = await startControlPlane({ log: (line) => process.stderr.write(`control-plane: ${line}\n`) });
     const { config } = loadKubeConfig({ kubeconfig: cp.adminKubeconfig });
-    core = coreApi(config);
-    custom = config.makeApiClient(CustomObjectsApi);
+    api = createDiagnosisApi(config, { namespace: NS, operatorNamespace: OPERATOR_NS, spec: SPEC });
     leases = config.makeApiClient(CoordinationV1Api);
     events = config.makeApiClient(EventsV1Api);
-    await core.createNamespace({ body: { metadata: { name: OPERATOR_NS, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } });
-    await core.createNamespace({ body: { metadata: { name: NS } } });
-    await core.createNamespacedServiceAccount({ namespace: OPERATOR_NS, body: { metadata: { name: 'netdiag-collector' } } });
-    await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'default' } } });
+    await createNamespaces(api.core, { namespace: NS, operatorNamespace: OPERATOR_NS });
     await installNetworkDiagnosisCrd(cp, NS);
-    for (const node of NODES) {
-      await core.createNode({ body: { metadata: { name: node.name } } });
-      await core.patchNodeStatus({ name: node.name, body: { status: { addresses: [{ type: 'InternalIP', address: node.ip }] } } }, mergePatch);
-    }
-    for (const pod of PODS) {
-      await core.createNamespacedPod({ namespace: NS, body: { metadata: { name: pod.name, labels: { app: pod.name } }, spec: { nodeName: pod.node, automountServiceAccountToken: false, containers: [{ name: 'app', image: 'app:1' }] } } });
-      await core.patchNamespacedPodStatus({ namespace: NS, name: pod.name, body: { status: { phase: 'Running', podIP: pod.ip, podIPs: [{ ip: pod.ip }] } } }, mergePatch);
-    }
+    await createNodes(api.core, NODES);
+    await createPods(api.core, NS, PODS);
   }, 30 * 60_000);
 
   afterAll(async () => {
@@ -147,20 +123,6 @@ describeAsRoot('the operator process on a real API server', () => {
     await cp?.stop();
   }, 60_000);
 
-  const apply = (name: string, spec: object = SPEC): Promise<unknown> =>
-    custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec } });
-  const get = async (name: string): Promise<NetworkDiagnosis | undefined> => {
-    try {
-      return (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name })) as NetworkDiagnosis;
-    } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
-      throw error;
-    }
-  };
-  const condition = (d: NetworkDiagnosis | undefined, type: string): { status?: string; reason?: string; message?: string } => d?.status?.conditions?.find((c) => c.type === type) ?? {};
-  const collectorPods = async (name: string): Promise<V1Pod[]> => (await core.listNamespacedPod({ namespace: OPERATOR_NS, labelSelector: collectorSelector({ namespace: NS, name }) })).items;
-  const collectorConfigMaps = async (name: string): Promise<string[]> =>
-    (await core.listNamespacedConfigMap({ namespace: OPERATOR_NS, labelSelector: collectorSelector({ namespace: NS, name }) })).items.map((cm) => cm.metadata?.name ?? '');
   const eventsOf = async (name: string): Promise<EventsV1Event[]> => (await events.listNamespacedEvent({ namespace: NS })).items.filter((e) => e.regarding?.name === name);
   const holder = async (): Promise<string | undefined> => {
     const lease = await leases.readNamespacedLease({ namespace: OPERATOR_NS, name: LEASE });
@@ -171,14 +133,14 @@ describeAsRoot('the operator process on a real API server', () => {
   const confirmDeletions = async (pods: V1Pod[]): Promise<void> => {
     for (const pod of pods) {
       try {
-        await core.deleteNamespacedPod({ namespace: OPERATOR_NS, name: pod.metadata?.name ?? '', gracePeriodSeconds: 0 });
+        await api.core.deleteNamespacedPod({ namespace: OPERATOR_NS, name: pod.metadata?.name ?? '', gracePeriodSeconds: 0 });
       } catch (error) {
         if ((error as { code?: number }).code !== 404) throw error;
       }
     }
   };
   const explain = (ops: readonly OperatorProcess[], name?: string) => async (): Promise<string> => {
-    const d = name !== undefined ? await get(name) : undefined;
+    const d = name !== undefined ? await api.get(name) : undefined;
     const evs = name !== undefined ? (await eventsOf(name)).map((e) => `${e.type} ${e.reason}: ${e.note}`) : [];
     return [...ops.map((op) => `--- operator ${op.name}\n${op.output()}`), `--- status\n${JSON.stringify(d?.status, null, 2)}`, `--- events\n${evs.join('\n')}`].join('\n');
   };
@@ -187,8 +149,8 @@ describeAsRoot('the operator process on a real API server', () => {
 
   it('starts, becomes the leader (the Lease holder) and serves /healthz, /readyz and /metrics', async () => {
     a = await startOperator('a', cp.adminKubeconfig, ['--collector-deadline', '3']);
-    await waitFor('the Lease to name the operator', async () => ((await holder().catch(() => undefined)) === a.identity ? true : undefined), explain([a]));
-    const ready = await waitFor('/readyz', async () => ((await httpGet(a.healthPort, '/readyz')).status === 200 ? true : undefined), explain([a]));
+    await waitFor('the Lease to name the operator', async () => ((await holder().catch(() => undefined)) === a.identity ? true : undefined)).catch(explainFailure(explain([a])));
+    const ready = await waitFor('/readyz', async () => ((await httpGet(a.healthPort, '/readyz')).status === 200 ? true : undefined)).catch(explainFailure(explain([a])));
     expect(ready).toBe(true);
     expect(await httpGet(a.healthPort, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
     expect((await httpGet(a.healthPort, '/readyz?verbose')).body).toContain('[+]leader ok');
@@ -201,32 +163,32 @@ describeAsRoot('the operator process on a real API server', () => {
   }, 60_000);
 
   it('stalls a diagnosis naming a pod that does not exist (Stalled=True, ObjectNotFound) and records an Event', async () => {
-    await apply('ghost', { ...SPEC, source: { pod: { name: 'nobody' } } });
+    await api.apply('ghost', { ...SPEC, source: { pod: { name: 'nobody' } } });
     const stalled = await waitFor('Stalled=True', async () => {
-      const d = await get('ghost');
+      const d = await api.get('ghost');
       return condition(d, 'Stalled').status === 'True' ? d : undefined;
-    }, explain([a], 'ghost'));
+    }).catch(explainFailure(explain([a], 'ghost')));
     expect(condition(stalled, 'Stalled')).toMatchObject({ reason: 'ObjectNotFound', message: expect.stringContaining(`${NS}/nobody`) });
-    const recorded = await waitFor('the ObjectNotFound Event', async () => (await eventsOf('ghost')).find((e) => e.reason === 'ObjectNotFound'), explain([a], 'ghost'));
+    const recorded = await waitFor('the ObjectNotFound Event', async () => (await eventsOf('ghost')).find((e) => e.reason === 'ObjectNotFound')).catch(explainFailure(explain([a], 'ghost')));
     expect(recorded).toMatchObject({ type: 'Warning', action: 'Stall', reportingController: 'netdiag.io/operator', reportingInstance: a.identity, regarding: { kind: 'NetworkDiagnosis', namespace: NS, name: 'ghost', uid: stalled?.metadata.uid } });
     expect(recorded.note).toContain(`${NS}/nobody`);
     // Written once, not on every reconcile.
     await sleep(1000);
     expect((await eventsOf('ghost')).filter((e) => e.reason === 'ObjectNotFound')).toHaveLength(1);
-    expect(await collectorPods('ghost')).toEqual([]);
+    expect(await api.collectorPods('ghost')).toEqual([]);
   }, 60_000);
 
   it('starts collectors for pods that exist and, when none delivers by the deadline, completes Inconclusive with CollectorFailed', async () => {
-    await apply('web-to-db');
+    await api.apply('web-to-db');
     const pods = await waitFor('two collector pods', async () => {
-      const found = await collectorPods('web-to-db');
+      const found = await api.collectorPods('web-to-db');
       return found.length === 2 ? found : undefined;
-    }, explain([a], 'web-to-db'));
+    }).catch(explainFailure(explain([a], 'web-to-db')));
     expect(pods.map((p) => [p.metadata?.namespace, p.spec?.nodeName]).sort()).toEqual([[OPERATOR_NS, 'node-1'], [OPERATOR_NS, 'node-2']]);
     const done = await waitFor('Completed', async () => {
-      const d = await get('web-to-db');
+      const d = await api.get('web-to-db');
       return d?.status?.phase === 'Completed' ? d : undefined;
-    }, explain([a], 'web-to-db'));
+    }).catch(explainFailure(explain([a], 'web-to-db')));
     expect(done?.status?.verdict).toBe('Inconclusive');
     expect(condition(done, 'Ready')).toMatchObject({ status: 'True', reason: 'Completed' });
     expect(done?.status?.suspicions?.filter((s) => s.code === 'CollectorFailed').length).toBeGreaterThan(0);
@@ -238,7 +200,7 @@ describeAsRoot('the operator process on a real API server', () => {
     const reasons = await waitFor('the Events of the run', async () => {
       const found = (await eventsOf('web-to-db')).map((e) => e.reason ?? '');
       return found.length >= 5 ? found : undefined;
-    }, explain([a], 'web-to-db'));
+    }).catch(explainFailure(explain([a], 'web-to-db')));
     expect(reasons.sort()).toEqual(['Collecting', 'CollectorFailed', 'CollectorFailed', 'Completed', 'Diagnosing']);
     const metrics = (await httpGet(a.metricsPort, '/metrics')).body;
     expect(metricValue(metrics, 'netdiag_diagnoses_total{verdict="Inconclusive"}')).toBe(1);
@@ -247,10 +209,10 @@ describeAsRoot('the operator process on a real API server', () => {
     // The run's collectors are deleted once the status is written (terminating until their kubelet
     // confirms) and their ConfigMaps gone.
     const after = await waitFor('the run\'s collectors deleted', async () => {
-      const found = await collectorPods('web-to-db');
+      const found = await api.collectorPods('web-to-db');
       return found.every((p) => p.metadata?.deletionTimestamp !== undefined) ? found : undefined;
-    }, explain([a], 'web-to-db'));
-    expect(await collectorConfigMaps('web-to-db')).toEqual([]);
+    }).catch(explainFailure(explain([a], 'web-to-db')));
+    expect(await api.collectorConfigMaps('web-to-db')).toEqual([]);
     await confirmDeletions(after);
     // Every log line carries the JSON fields; reconcile lines their key, step and reconcile id.
     const stepLines = a.lines.filter((l) => l.key === `${NS}/web-to-db` && l.step !== undefined);
@@ -272,47 +234,47 @@ describeAsRoot('the operator process on a real API server', () => {
     const first = await waitFor('a leader', async () => {
       const id = await holder().catch(() => undefined);
       return ops.find((op) => op.identity === id);
-    }, explain(ops));
+    }).catch(explainFailure(explain(ops)));
     const second = first === b ? c : b;
-    await waitFor('the leader ready', async () => ((await httpGet(first.healthPort, '/readyz')).status === 200 ? true : undefined), explain(ops));
+    await waitFor('the leader ready', async () => ((await httpGet(first.healthPort, '/readyz')).status === 200 ? true : undefined)).catch(explainFailure(explain(ops)));
     // The standby is alive but not ready (it does no work), unless the leader check is excluded.
     const standby = await httpGet(second.healthPort, '/readyz');
     expect(standby.status).toBe(500);
     expect(standby.body).toContain('[-]leader failed: not the leader');
-    await waitFor('the standby synced', async () => ((await httpGet(second.healthPort, '/readyz?exclude=leader')).status === 200 ? true : undefined), explain(ops));
+    await waitFor('the standby synced', async () => ((await httpGet(second.healthPort, '/readyz?exclude=leader')).status === 200 ? true : undefined)).catch(explainFailure(explain(ops)));
     expect((await httpGet(second.healthPort, '/healthz')).status).toBe(200);
     expect(metricValue((await httpGet(second.metricsPort, '/metrics')).body, 'netdiag_leader')).toBe(0);
     expect(metricValue((await httpGet(first.metricsPort, '/metrics')).body, 'netdiag_leader')).toBe(1);
 
-    await apply('failover');
+    await api.apply('failover');
     const pods = await waitFor('two collector pods', async () => {
-      const found = await collectorPods('failover');
+      const found = await api.collectorPods('failover');
       return found.length === 2 ? found : undefined;
-    }, explain(ops, 'failover'));
+    }).catch(explainFailure(explain(ops, 'failover')));
     const names = pods.map((p) => p.metadata?.name).sort();
 
     first.child.kill('SIGTERM');
     expect(await first.exit).toBe(0);
-    await waitFor('the standby to take the Lease', async () => ((await holder().catch(() => undefined)) === second.identity ? true : undefined), explain(ops), 15_000);
-    await waitFor('the new leader ready', async () => ((await httpGet(second.healthPort, '/readyz')).status === 200 ? true : undefined), explain(ops));
+    await waitFor('the standby to take the Lease', async () => ((await holder().catch(() => undefined)) === second.identity ? true : undefined), 15_000).catch(explainFailure(explain(ops)));
+    await waitFor('the new leader ready', async () => ((await httpGet(second.healthPort, '/readyz')).status === 200 ? true : undefined)).catch(explainFailure(explain(ops)));
     // The new leader reconciles the running diagnosis (its informer relists every object) and
     // finds the collectors in place: no duplicate.
-    await waitFor('the new leader to reconcile the diagnosis', async () => (second.lines.some((l) => l.key === `${NS}/failover` && typeof l.reconcileId === 'string') || (await collectorPods('failover')).length !== 2 ? true : undefined), explain(ops, 'failover'));
+    await waitFor('the new leader to reconcile the diagnosis', async () => (second.lines.some((l) => l.key === `${NS}/failover` && typeof l.reconcileId === 'string') || (await api.collectorPods('failover')).length !== 2 ? true : undefined)).catch(explainFailure(explain(ops, 'failover')));
     await sleep(1000);
-    expect((await collectorPods('failover')).map((p) => p.metadata?.name).sort()).toEqual(names);
-    expect((await get('failover'))?.status?.phase).toBe('Collecting');
+    expect((await api.collectorPods('failover')).map((p) => p.metadata?.name).sort()).toEqual(names);
+    expect((await api.get('failover'))?.status?.phase).toBe('Collecting');
 
     // Deleted mid-collection: the finalizer holds the object until its collectors and ConfigMaps are gone.
-    await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name: 'failover' });
+    await api.delete('failover');
     const terminating = await waitFor('the collectors deleted', async () => {
-      const found = await collectorPods('failover');
+      const found = await api.collectorPods('failover');
       return found.every((p) => p.metadata?.deletionTimestamp !== undefined) ? found : undefined;
-    }, explain(ops, 'failover'));
-    expect(await collectorConfigMaps('failover')).toEqual([]);
-    expect(await get('failover')).toBeDefined();
+    }).catch(explainFailure(explain(ops, 'failover')));
+    expect(await api.collectorConfigMaps('failover')).toEqual([]);
+    expect(await api.get('failover')).toBeDefined();
     await confirmDeletions(terminating);
-    await waitFor('the diagnosis gone', async () => ((await get('failover')) === undefined ? true : undefined), explain(ops, 'failover'));
-    expect(await collectorPods('failover')).toEqual([]);
+    await waitFor('the diagnosis gone', async () => ((await api.get('failover')) === undefined ? true : undefined)).catch(explainFailure(explain(ops, 'failover')));
+    expect(await api.collectorPods('failover')).toEqual([]);
 
     second.child.kill('SIGTERM');
     expect(await second.exit).toBe(0);
@@ -329,7 +291,7 @@ describeAsRoot('the operator process on a real API server', () => {
 
   it('stops its workers and exits 1 when another process takes the Lease', async () => {
     const d = await startOperator('d', cp.adminKubeconfig, []);
-    await waitFor('the Lease to name the operator', async () => ((await holder().catch(() => undefined)) === d.identity ? true : undefined), explain([d]));
+    await waitFor('the Lease to name the operator', async () => ((await holder().catch(() => undefined)) === d.identity ? true : undefined)).catch(explainFailure(explain([d])));
     const lease = await leases.readNamespacedLease({ namespace: OPERATOR_NS, name: LEASE });
     await leases.replaceNamespacedLease({ namespace: OPERATOR_NS, name: LEASE, body: { ...lease, spec: { ...lease.spec, holderIdentity: 'usurper', renewTime: new V1MicroTime(Date.now()) } } });
     expect(await d.exit).toBe(1);

@@ -4,20 +4,21 @@
 // collectors' snapshots (written as the agent would) and their phases; and it confirms the
 // deletion of a terminating collector pod, as a kubelet does once the container is gone.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type NetworkDiagnosis } from '../../src/api/v1alpha1/index.js';
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { NetworkDiagnosis } from '../../src/api/v1alpha1/index.js';
 import { SNAPSHOT_KIND, SNAPSHOT_SCHEMA_VERSION, type JsonItem, type NetstackCapture, type Snapshot, type TextItem } from '../../src/collector/snapshot.js';
 import { packSnapshot } from '../../src/collector/snapshot-pack.js';
 import { otherRunStartedBy, type SharingSource } from '../../src/controller/collection-sharing.js';
 import { reconcile, type ReconcileEvent, type ReconcileResult, type ReconcilerDeps, type ReconcilerKube } from '../../src/controller/reconciler.js';
 import { FINALIZER, OBJECT_RECHECK_MS } from '../../src/controller/next-step.js';
-import { coreApi, loadKubeConfig } from '../../src/kube/client.js';
+import { loadKubeConfig } from '../../src/kube/client.js';
 import { collectorSelector } from '../../src/kube/collector-client.js';
 import { collectionsOf, type CollectionView } from '../../src/kube/collections.js';
 import { createKubeAccess } from '../../src/kube/kube-access.js';
-import { snapshotSelector, writeSnapshotConfigMaps } from '../../src/kube/snapshot-configmaps.js';
+import { writeSnapshotConfigMaps } from '../../src/kube/snapshot-configmaps.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { installNetworkDiagnosisCrd } from '../support/crd.js';
+import { COLLECTOR_SERVICE_ACCOUNT, condition, createDiagnosisApi, createNamespaces, createNodes, createPods, mergePatch, type DiagnosisApi } from '../support/operator-fixtures.js';
 import { describeAsRoot } from '../support/root.js';
 
 const OPERATOR_NS = 'netdiag-system';
@@ -31,7 +32,6 @@ const PODS = [
   { name: 'server', node: 'node-2', ip: '10.244.2.7' },
 ];
 const SPEC = { source: { pod: { name: 'client' } }, destination: { pod: { name: 'server' } }, port: 8080, protocol: 'TCP' };
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 const text = (command: string, output: string): TextItem => ({ command: command.split(' '), exitCode: 0, output });
 const json = (command: string, data: unknown): JsonItem => ({ command: command.split(' '), exitCode: 0, data });
@@ -92,35 +92,26 @@ function snapshotOf(node: string, ip: string): Snapshot {
 
 describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
   let cp: ControlPlane;
+  let api: DiagnosisApi;
   let core: CoreV1Api;
-  let custom: CustomObjectsApi;
   let deps: ReconcilerDeps;
   const events: ReconcileEvent[] = [];
 
   beforeAll(async () => {
     cp = await startControlPlane({ log: (line) => process.stderr.write(`control-plane: ${line}\n`) });
     const { config } = loadKubeConfig({ kubeconfig: cp.adminKubeconfig });
-    core = coreApi(config);
-    custom = config.makeApiClient(CustomObjectsApi);
-    await core.createNamespace({ body: { metadata: { name: OPERATOR_NS, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } });
-    await core.createNamespace({ body: { metadata: { name: NS } } });
-    await core.createNamespacedServiceAccount({ namespace: OPERATOR_NS, body: { metadata: { name: 'netdiag-collector' } } });
-    await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'default' } } });
+    api = createDiagnosisApi(config, { namespace: NS, operatorNamespace: OPERATOR_NS, spec: SPEC });
+    core = api.core;
+    await createNamespaces(core, { namespace: NS, operatorNamespace: OPERATOR_NS });
     await installNetworkDiagnosisCrd(cp, NS);
-    for (const node of NODES) {
-      await core.createNode({ body: { metadata: { name: node.name } } });
-      await core.patchNodeStatus({ name: node.name, body: { status: { addresses: [{ type: 'InternalIP', address: node.ip }] } } }, mergePatch);
-    }
-    for (const pod of PODS) {
-      await core.createNamespacedPod({ namespace: NS, body: { metadata: { name: pod.name, labels: { app: pod.name } }, spec: { nodeName: pod.node, automountServiceAccountToken: false, containers: [{ name: 'app', image: 'app:1' }] } } });
-      await core.patchNamespacedPodStatus({ namespace: NS, name: pod.name, body: { status: { phase: 'Running', podIP: pod.ip, podIPs: [{ ip: pod.ip }] } } }, mergePatch);
-    }
+    await createNodes(core, NODES);
+    await createPods(core, NS, PODS);
     const kube: ReconcilerKube = createKubeAccess(config);
     deps = {
       kube,
       operatorNamespace: OPERATOR_NS,
       collectorImage: 'netdiag:test',
-      serviceAccountName: 'netdiag-collector',
+      serviceAccountName: COLLECTOR_SERVICE_ACCOUNT,
       collectorTimeoutSeconds: 60,
       commandTimeoutSeconds: 10,
       collectorDeadlineMs: 10 * 60_000,
@@ -134,14 +125,6 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
   }, 60_000);
 
   const key = (name: string): string => `${NS}/${name}`;
-  const get = async (name: string): Promise<NetworkDiagnosis> => (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name })) as NetworkDiagnosis;
-  const apply = (name: string, spec: object = SPEC): Promise<unknown> =>
-    custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec } });
-  const collectorPods = async (name: string): Promise<V1Pod[]> => (await core.listNamespacedPod({ namespace: OPERATOR_NS, labelSelector: collectorSelector({ namespace: NS, name }) })).items;
-  const collectorConfigMaps = async (name: string): Promise<string[]> =>
-    (await core.listNamespacedConfigMap({ namespace: OPERATOR_NS, labelSelector: collectorSelector({ namespace: NS, name }) })).items.map((cm) => cm.metadata?.name ?? '');
-  const snapshotConfigMaps = async (name: string): Promise<number> => (await core.listNamespacedConfigMap({ namespace: OPERATOR_NS, labelSelector: snapshotSelector({ namespace: NS, name }) })).items.length;
-  const condition = (d: NetworkDiagnosis, type: string): { status?: string; reason?: string; message?: string } => d.status?.conditions?.find((c) => c.type === type) ?? {};
   const setPhase = async (pod: string, status: object): Promise<void> => {
     await core.patchNamespacedPodStatus({ namespace: OPERATOR_NS, name: pod, body: { status } }, mergePatch);
   };
@@ -149,28 +132,28 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
 
   /** Reconciles until collectors run on both nodes: finalizer, start-run, create-collectors. */
   async function startCollectors(name: string): Promise<V1Pod[]> {
-    await apply(name);
+    await api.apply(name);
     for (let i = 0; i < 3; i++) await reconcile(key(name), deps);
-    const pods = await collectorPods(name);
+    const pods = await api.collectorPods(name);
     expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual(['node-1', 'node-2']);
     return pods;
   }
 
   it('runs a diagnosis: finalizer, Pending, one collector per node, then the verdict, and cleans up', async () => {
-    await apply('web-to-db');
+    await api.apply('web-to-db');
     expect(await reconcile(key('web-to-db'), deps)).toEqual({});
-    expect((await get('web-to-db')).metadata.finalizers).toEqual([FINALIZER]);
+    expect((await api.mustGet('web-to-db')).metadata.finalizers).toEqual([FINALIZER]);
 
     expect(await reconcile(key('web-to-db'), deps)).toEqual({});
-    const pending = await get('web-to-db');
+    const pending = await api.mustGet('web-to-db');
     expect(pending.status?.phase).toBe('Pending');
     expect(pending.status?.observedGeneration).toBe(pending.metadata.generation);
     expect(condition(pending, 'Ready').status).toBe('False');
-    expect(await collectorPods('web-to-db')).toEqual([]);
+    expect(await api.collectorPods('web-to-db')).toEqual([]);
 
     const created = await reconcile(key('web-to-db'), deps);
     expect(created.requeueAfterMs).toBeGreaterThan(0);
-    const pods = await collectorPods('web-to-db');
+    const pods = await api.collectorPods('web-to-db');
     expect(pods.map((p) => p.spec?.nodeName).sort()).toEqual(['node-1', 'node-2']);
     for (const pod of pods) {
       expect(pod.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'netdiag', 'app.kubernetes.io/component': 'collector', 'netdiag.io/diagnosis': `${NS}.web-to-db`, 'netdiag.io/node': pod.spec?.nodeName });
@@ -181,15 +164,15 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     expect(podLists.items.map((cm) => cm.metadata?.name).sort()).toEqual(pods.map((p) => `${p.metadata?.name}-pods`).sort());
     const node1List = podLists.items.find((cm) => cm.metadata?.labels?.['netdiag.io/node'] === 'node-1');
     expect(JSON.parse(node1List?.data?.['pods.json'] ?? '[]')).toEqual([expect.objectContaining({ namespace: NS, name: 'client', ips: ['10.244.1.5'] })]);
-    const collecting = await get('web-to-db');
+    const collecting = await api.mustGet('web-to-db');
     expect(collecting.status?.phase).toBe('Collecting');
     expect(collecting.status?.collectors?.map((c) => c.node)).toEqual(['node-1', 'node-2']);
 
     // Collectors at work: a second reconcile waits and creates nothing more.
     const waiting = await reconcile(key('web-to-db'), deps);
     expect(waiting.requeueAfterMs).toBeGreaterThan(0);
-    expect((await collectorPods('web-to-db')).map((p) => p.metadata?.name).sort()).toEqual(pods.map((p) => p.metadata?.name).sort());
-    expect(await collectorConfigMaps('web-to-db')).toHaveLength(2);
+    expect((await api.collectorPods('web-to-db')).map((p) => p.metadata?.name).sort()).toEqual(pods.map((p) => p.metadata?.name).sort());
+    expect(await api.collectorConfigMaps('web-to-db')).toHaveLength(2);
 
     // The collectors deliver and end.
     for (const node of NODES) {
@@ -197,7 +180,7 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
       await setPhase(podOn(pods, node.name), { phase: 'Succeeded' });
     }
     expect(await reconcile(key('web-to-db'), deps)).toEqual({});
-    const done = await get('web-to-db');
+    const done = await api.mustGet('web-to-db');
     expect(done.status?.phase).toBe('Completed');
     expect(condition(done, 'Ready')).toMatchObject({ status: 'True', reason: 'Completed' });
     expect(done.status?.completionTime).toBeDefined();
@@ -210,13 +193,13 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
       ['node-1', 'Succeeded', 'snapshot delivered'],
       ['node-2', 'Succeeded', 'snapshot delivered'],
     ]);
-    expect(await collectorPods('web-to-db')).toEqual([]);
-    expect(await collectorConfigMaps('web-to-db')).toEqual([]);
-    expect(await snapshotConfigMaps('web-to-db')).toBe(0);
+    expect(await api.collectorPods('web-to-db')).toEqual([]);
+    expect(await api.collectorConfigMaps('web-to-db')).toEqual([]);
+    expect(await api.snapshotConfigMaps('web-to-db')).toHaveLength(0);
 
     // Finished, no interval: nothing more to do.
     expect(await reconcile(key('web-to-db'), deps)).toEqual({});
-    expect((await get('web-to-db')).status?.phase).toBe('Completed');
+    expect((await api.mustGet('web-to-db')).status?.phase).toBe('Completed');
   });
 
   it.each([
@@ -224,40 +207,40 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     ['an unknown pod', 'ghost', { ...SPEC, source: { pod: { name: 'nobody' } } }, 'ObjectNotFound', `the source pod ${NS}/nobody does not exist`, { requeueAfterMs: OBJECT_RECHECK_MS }],
     ['a pod of another namespace', 'elsewhere', { ...SPEC, destination: { pod: { namespace: 'other', name: 'server' } } }, 'CrossNamespaceForbidden', 'the destination pod other/server is in another namespace', {}],
   ])('stalls on %s and creates nothing', async (_what, name, spec, reason, message, retry) => {
-    await apply(name, spec);
+    await api.apply(name, spec);
     await reconcile(key(name), deps);
     expect(await reconcile(key(name), deps)).toEqual(retry);
-    const stalled = await get(name);
+    const stalled = await api.mustGet(name);
     expect(stalled.status?.phase).toBe('Failed');
     expect(condition(stalled, 'Stalled')).toMatchObject({ status: 'True', reason });
     expect(condition(stalled, 'Stalled').message).toContain(message);
     expect(condition(stalled, 'Ready')).toMatchObject({ status: 'False', reason });
-    expect(await collectorPods(name)).toEqual([]);
+    expect(await api.collectorPods(name)).toEqual([]);
     // Again: the same status, nothing written.
     const version = stalled.metadata.resourceVersion;
     expect(await reconcile(key(name), deps)).toEqual(retry);
-    expect((await get(name)).metadata.resourceVersion).toBe(version);
+    expect((await api.mustGet(name)).metadata.resourceVersion).toBe(version);
   });
 
   it('deletes the collectors and their ConfigMaps of a diagnosis deleted mid-collection, then lets it go', async () => {
     const pods = await startCollectors('dropped');
     await writeSnapshotConfigMaps(core, { namespace: OPERATOR_NS, diagnosis: { namespace: NS, name: 'dropped' }, node: 'node-1' }, packSnapshot(JSON.stringify(snapshotOf('node-1', '192.0.2.11'))));
-    await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL, name: 'dropped' });
-    expect((await get('dropped')).metadata.deletionTimestamp).toBeDefined();
+    await api.delete('dropped');
+    expect((await api.mustGet('dropped')).metadata.deletionTimestamp).toBeDefined();
 
     const first = await reconcile(key('dropped'), deps);
     expect(first.requeueAfterMs).toBeGreaterThan(0);
-    expect(await collectorConfigMaps('dropped')).toEqual([]);
-    expect(await snapshotConfigMaps('dropped')).toBe(0);
+    expect(await api.collectorConfigMaps('dropped')).toEqual([]);
+    expect(await api.snapshotConfigMaps('dropped')).toHaveLength(0);
     // Bound to a node, the pods terminate gracefully: they are kept until their kubelet confirms.
-    const terminating = await collectorPods('dropped');
+    const terminating = await api.collectorPods('dropped');
     expect(terminating.every((p) => p.metadata?.deletionTimestamp !== undefined)).toBe(true);
-    expect((await get('dropped')).metadata.finalizers).toEqual([FINALIZER]);
+    expect((await api.mustGet('dropped')).metadata.finalizers).toEqual([FINALIZER]);
 
     // The kubelet's part: the containers are gone.
     for (const pod of pods) await core.deleteNamespacedPod({ namespace: OPERATOR_NS, name: pod.metadata?.name ?? '', gracePeriodSeconds: 0 });
     expect(await reconcile(key('dropped'), deps)).toEqual({});
-    await expect(get('dropped')).rejects.toMatchObject({ code: 404 });
+    await expect(api.mustGet('dropped')).rejects.toMatchObject({ code: 404 });
     expect(await reconcile(key('dropped'), deps)).toEqual({});
   });
 
@@ -268,7 +251,7 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     await setPhase(podOn(pods, 'node-1'), { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
 
     expect(await reconcile(key('half'), deps)).toEqual({});
-    const done = await get('half');
+    const done = await api.mustGet('half');
     expect(done.status?.phase).toBe('Completed');
     expect(done.status?.verdict).toBe('Inconclusive');
     expect(condition(done, 'Ready').status).toBe('True');
@@ -276,9 +259,9 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     expect(failed).toMatchObject({ node: `${NS}/client` });
     expect(failed?.message).toContain(`collector ${podOn(pods, 'node-1')} failed: DeadlineExceeded`);
     expect(done.status?.collectors?.find((c) => c.node === 'node-1')).toMatchObject({ state: 'Failed', message: expect.stringContaining('DeadlineExceeded') });
-    expect(await collectorPods('half')).toEqual([]);
-    expect(await collectorConfigMaps('half')).toEqual([]);
-    expect(await snapshotConfigMaps('half')).toBe(0);
+    expect(await api.collectorPods('half')).toEqual([]);
+    expect(await api.collectorConfigMaps('half')).toEqual([]);
+    expect(await api.snapshotConfigMaps('half')).toHaveLength(0);
   });
 
   it('shares a collection: a run started before the collectors of another diagnosis uses them, and their owner keeps them until it is done', async () => {
@@ -290,13 +273,9 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     let sharedView: CollectionView[] = [];
     let diagnoses: NetworkDiagnosis[] = [];
     const look = async (): Promise<void> => {
-      const [pods, configMaps, list] = await Promise.all([
-        core.listNamespacedPod({ namespace: OPERATOR_NS }),
-        core.listNamespacedConfigMap({ namespace: OPERATOR_NS }),
-        custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: PLURAL }) as Promise<{ items: NetworkDiagnosis[] }>,
-      ]);
+      const [pods, configMaps, list] = await Promise.all([core.listNamespacedPod({ namespace: OPERATOR_NS }), core.listNamespacedConfigMap({ namespace: OPERATOR_NS }), api.list()]);
       sharedView = collectionsOf(pods.items, configMaps.items);
-      diagnoses = list.items;
+      diagnoses = list;
     };
     const sharingDeps: ReconcilerDeps = { ...deps, sharing };
     const step = async (name: string): Promise<ReconcileResult> => {
@@ -304,17 +283,17 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
       return reconcile(key(name), sharingDeps);
     };
 
-    await apply('lender');
-    await apply('borrower');
+    await api.apply('lender');
+    await api.apply('borrower');
     for (const name of ['lender', 'borrower', 'lender', 'borrower']) await step(name); // finalizers, then both runs start
     expect((await step('lender')).requeueAfterMs).toBeGreaterThan(0); // the lender's collectors
-    const lenderPods = await collectorPods('lender');
+    const lenderPods = await api.collectorPods('lender');
     expect(lenderPods).toHaveLength(2);
 
     // The borrower's run started before the lender's collectors: it uses them and creates none.
     expect((await step('borrower')).requeueAfterMs).toBeGreaterThan(0);
-    expect(await collectorPods('borrower')).toEqual([]);
-    const waiting = await get('borrower');
+    expect(await api.collectorPods('borrower')).toEqual([]);
+    const waiting = await api.mustGet('borrower');
     expect(waiting.status?.phase).toBe('Collecting');
     expect(waiting.status?.collectors).toEqual([
       { node: 'node-1', pod: podOn(lenderPods, 'node-1'), state: 'Pending', message: `shared: collected for ${NS}/lender` },
@@ -327,23 +306,23 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     }
     // The lender finishes first; the borrower's run is still going, so the lender keeps its collection.
     expect(await step('lender')).toEqual({ requeueAfterMs: expect.any(Number) });
-    expect((await get('lender')).status?.phase).toBe('Completed');
-    expect(await collectorPods('lender')).toHaveLength(2);
-    expect(await snapshotConfigMaps('lender')).toBe(2);
+    expect((await api.mustGet('lender')).status?.phase).toBe('Completed');
+    expect(await api.collectorPods('lender')).toHaveLength(2);
+    expect(await api.snapshotConfigMaps('lender')).toHaveLength(2);
     expect((await step('lender')).requeueAfterMs).toBeGreaterThan(0);
 
     // The borrower diagnoses from the lender's snapshots.
     expect(await step('borrower')).toEqual({});
-    const done = await get('borrower');
+    const done = await api.mustGet('borrower');
     expect(done.status?.phase).toBe('Completed');
-    expect(done.status?.verdict).toBe((await get('lender')).status?.verdict);
+    expect(done.status?.verdict).toBe((await api.mustGet('lender')).status?.verdict);
     expect(done.status?.collectors?.map((c) => c.message)).toEqual([`shared: collected for ${NS}/lender; snapshot delivered`, `shared: collected for ${NS}/lender; snapshot delivered`]);
-    expect(await collectorPods('borrower')).toEqual([]);
+    expect(await api.collectorPods('borrower')).toEqual([]);
 
     // No run is left that could read the lender's collection: it goes.
     expect(await step('lender')).toEqual({});
-    expect(await collectorPods('lender')).toEqual([]);
-    expect(await snapshotConfigMaps('lender')).toBe(0);
+    expect(await api.collectorPods('lender')).toEqual([]);
+    expect(await api.snapshotConfigMaps('lender')).toHaveLength(0);
   });
 
   it('does not share a collection created before the run started: a re-run collects afresh', async () => {
@@ -353,7 +332,7 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
     };
     let view: CollectionView[] = [];
     const pods = await startCollectors('early');
-    await apply('late');
+    await api.apply('late');
     const look = async (): Promise<void> => {
       view = collectionsOf((await core.listNamespacedPod({ namespace: OPERATOR_NS })).items, (await core.listNamespacedConfigMap({ namespace: OPERATOR_NS })).items);
     };
@@ -362,6 +341,6 @@ describeAsRoot('the NetworkDiagnosis reconciler on a real API server', () => {
       await reconcile(key('late'), sharingDeps);
     }
     expect(view.filter((c) => c.diagnosis.name === 'early').map((c) => c.pod).sort()).toEqual(pods.map((p) => p.metadata?.name).sort());
-    expect((await collectorPods('late')).map((p) => p.spec?.nodeName).sort()).toEqual(['node-1', 'node-2']);
+    expect((await api.collectorPods('late')).map((p) => p.spec?.nodeName).sort()).toEqual(['node-1', 'node-2']);
   });
 });
