@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import type { InformerState } from '../kube/informer.js';
-import { ownerKey, ownKey, readinessOf } from './sources.js';
+import type { InformerState, KubeObject } from '../kube/informer.js';
+import { ownerKey, ownKey, readinessOf, sharersOf } from './sources.js';
 
 describe('keys', () => {
   it.each([
@@ -50,5 +50,22 @@ describe('readinessOf', () => {
     { name: 'stopped', state: { ...healthy, stopped: true }, ready: false, reason: 'informer networkdiagnoses is stopped' },
   ])('$name', ({ state, ready, reason }) => {
     expect(readinessOf([healthy, state], 30_000, 30_000)).toEqual({ ready, reasons: reason !== undefined ? [reason] : [] });
+  });
+});
+
+const pod = (name: string, owner: string): KubeObject => ({ metadata: { name, namespace: 'netdiag-system', annotations: { 'netdiag.io/diagnosis': owner } } });
+const diagnosis = (name: string, pods: string[]): KubeObject =>
+  ({ metadata: { name, namespace: 'shop' }, status: { collectors: pods.map((p, i) => ({ node: `n${i}`, pod: p, state: 'Running' })) } }) as KubeObject;
+
+describe('sharersOf', () => {
+  const pods = [pod('c-lender-n1', 'shop.lender'), pod('c-lender-n2', 'shop.lender'), pod('c-other-n1', 'shop.other')];
+
+  it('names the diagnoses whose status names a collector pod of the owner, not the owner itself', () => {
+    const diagnoses = [diagnosis('lender', ['c-lender-n1', 'c-lender-n2']), diagnosis('borrower', ['c-lender-n1', 'c-borrower-n2']), diagnosis('elsewhere', ['c-other-n1']), diagnosis('new', [])];
+    expect(sharersOf('shop/lender', pods, diagnoses)).toEqual(['shop/borrower']);
+  });
+
+  it('names none when the owner has no collector pod left', () => {
+    expect(sharersOf('shop/gone', pods, [diagnosis('borrower', ['c-gone-n1'])])).toEqual([]);
   });
 });

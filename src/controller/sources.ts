@@ -100,16 +100,37 @@ const SOURCES: readonly { readonly spec: keyof SourceSpecs; readonly keyOf: KeyO
   { spec: 'snapshots', keyOf: 'owner' },
 ];
 
-/** Starts the informers; each event enqueues one key, nothing else. */
+/**
+ * The keys of the diagnoses whose status names a collector pod of `owner` (a key): runs that share
+ * its collections (docs/adr/0006-shared-collections.md), which its collectors' and snapshots'
+ * events concern too.
+ */
+export function sharersOf(owner: string, collectorPods: readonly KubeObject[], diagnoses: readonly KubeObject[]): string[] {
+  const pods = new Set(collectorPods.filter((p) => ownerKey(p) === owner).map((p) => p.metadata?.name));
+  if (pods.size === 0) return [];
+  return diagnoses.flatMap((d) => {
+    const key = ownKey(d);
+    const collectors = (d as { readonly status?: { readonly collectors?: readonly { readonly pod?: string }[] } }).status?.collectors ?? [];
+    return key !== undefined && key !== owner && collectors.some((c) => pods.has(c.pod)) ? [key] : [];
+  });
+}
+
+/**
+ * Starts the informers; each event enqueues keys, nothing else: a NetworkDiagnosis's own; a
+ * collector pod's or snapshot's diagnosis, and the diagnoses sharing its collections.
+ */
 export function startSources(options: SourcesOptions): Sources {
   const threshold = options.failingThresholdMs ?? 30_000;
   const now = (): number => (options.clock ?? { now: () => Date.now() }).now();
+  const cached = (spec: keyof SourceSpecs): readonly KubeObject[] => informers[SOURCES.findIndex((s) => s.spec === spec)]?.list() ?? [];
   const informers: RunningInformer<KubeObject>[] = SOURCES.map(({ spec, keyOf }) =>
     startInformer({
       ...options.specs[spec],
       onEvent: (_type, obj) => {
         const key = keyFor(keyOf, obj);
-        if (key !== undefined) options.queue.add(key);
+        if (key === undefined) return;
+        options.queue.add(key);
+        if (keyOf === 'owner') for (const sharer of sharersOf(key, cached('collectorPods'), cached('diagnoses'))) options.queue.add(sharer);
       },
       ...(options.backoff !== undefined ? { backoff: options.backoff } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
@@ -119,7 +140,7 @@ export function startSources(options: SourcesOptions): Sources {
   const caches = options.caches ?? [];
   const states = (): InformerState[] => [...informers.map((informer) => informer.state()), ...caches.flatMap((cache) => cache.states())];
   return {
-    cached: (spec) => informers[SOURCES.findIndex((s) => s.spec === spec)]?.list() ?? [],
+    cached,
     states,
     readiness: () => readinessOf(states(), now(), threshold),
     async stop() {
