@@ -4,8 +4,8 @@
 // memory with 1,000 NetworkDiagnosis objects present. Of the 1,000, the first 111 are the completed
 // diagnoses of the first two parts (1 warm-up, 10, 100: full status, path and suspicions, their
 // collectors deleted); the other 889 name a pod that does not exist, so the operator stalls them
-// (Stalled=True, ObjectNotFound) without starting a collector: 1,000 real diagnoses at once would
-// start 2,000 collector processes on this one machine. Needs root, hack/get-binaries.sh's cache and
+// (Stalled=True, ObjectNotFound) without starting a collector, so that the figure is the
+// operator's memory with 1,000 objects, not the lab's with 1,000 runs. Needs root, hack/get-binaries.sh's cache and
 // `npm run build`. Takes a few minutes.
 
 import { figureLine, percentile, round, type Bench, type BenchOptions, type BenchResult } from './bench.js';
@@ -25,8 +25,12 @@ function memory(sample: MemorySample): { objects: number; rssMb: number; peakRss
   return { objects: sample.objects, rssMb: mb(sample.rssKb), peakRssMb: mb(sample.hwmKb) };
 }
 
-/** Reconciles between two samples: how many per diagnosis, and their mean duration (ms). */
-function reconcileFigures(from: MemorySample, to: MemorySample, diagnoses: number): { reconcilesPerDiagnosis?: number; reconcileMeanMs?: number; collectorMeanMs?: number } {
+/**
+ * Reconciles between two samples: how many per diagnosis, and their mean duration (ms); the
+ * collectors that delivered (each counted once, by the run that created it: runs that shared it
+ * do not count it) and their mean time from creation to the diagnosis that used it.
+ */
+function reconcileFigures(from: MemorySample, to: MemorySample, diagnoses: number): { reconcilesPerDiagnosis?: number; reconcileMeanMs?: number; collectors?: number; collectorMeanMs?: number } {
   const a = from.metrics;
   const b = to.metrics;
   if (a.reconciles === undefined || b.reconciles === undefined || a.reconcileSeconds === undefined || b.reconcileSeconds === undefined) return {};
@@ -35,6 +39,7 @@ function reconcileFigures(from: MemorySample, to: MemorySample, diagnoses: numbe
   return {
     reconcilesPerDiagnosis: round(n / diagnoses, 1),
     ...(n > 0 ? { reconcileMeanMs: round(((b.reconcileSeconds - a.reconcileSeconds) * 1000) / n, 0) } : {}),
+    collectors,
     ...(collectors > 0 ? { collectorMeanMs: round((((b.collectorSeconds ?? 0) - (a.collectorSeconds ?? 0)) * 1000) / collectors, 0) } : {}),
   };
 }
