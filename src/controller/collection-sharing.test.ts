@@ -34,13 +34,13 @@ function collection(over: Partial<CollectionView> & { owner?: string } = {}): Co
 }
 
 const chosen = (collections: CollectionView[], q: SharingQuery = query): Record<string, string> =>
-  Object.fromEntries([...chooseSharedCollections(q, collections)].map(([node, c]) => [node, `${c.owner.name}:${c.pod}`]));
+  Object.fromEntries([...chooseSharedCollections(q, collections)].map(([node, c]) => [node, `${c.owner}:${c.pod}`]));
 
 describe('chooseSharedCollections', () => {
   it('uses a collection of the node created after the run started, running or delivered', () => {
     expect(chosen([collection(), collection({ owner: 'third', node: 'n2', pods: [server], phase: 'Succeeded', delivered: true })])).toEqual({
-      n1: 'other:netdiag-other-n1',
-      n2: 'third:netdiag-third-n2',
+      n1: 'shop/other:netdiag-other-n1',
+      n2: 'shop/third:netdiag-third-n2',
     });
   });
 
@@ -60,14 +60,14 @@ describe('chooseSharedCollections', () => {
   });
 
   it('takes a list with more pods than the run needs', () => {
-    expect(chosen([collection({ pods: [client, { namespace: 'kube-system', name: 'dns', ips: ['10.244.1.2'] }] })])).toEqual({ n1: 'other:netdiag-other-n1' });
+    expect(chosen([collection({ pods: [client, { namespace: 'kube-system', name: 'dns', ips: ['10.244.1.2'] }] })])).toEqual({ n1: 'shop/other:netdiag-other-n1' });
   });
 
   it('picks the earliest of several, so that every waiting run picks the same one', () => {
     const later = collection({ owner: 'b-later', createdAt: T + 500 });
     const earlier = collection({ owner: 'z-earlier', createdAt: T + 200 });
     const tie = collection({ owner: 'a-tie', createdAt: T + 200 });
-    expect(chosen([later, earlier, tie])).toEqual({ n1: 'a-tie:netdiag-a-tie-n1' });
+    expect(chosen([later, earlier, tie])).toEqual({ n1: 'shop/a-tie:netdiag-a-tie-n1' });
   });
 });
 

@@ -1,6 +1,7 @@
 // Which collections of other diagnoses a run may use instead of starting collectors of its own
 // (docs/adr/0006-shared-collections.md). A hundred diagnoses applied at once across the same two
-// nodes need two snapshots, not two hundred collector pods. Pure.
+// nodes need two snapshots, not two hundred collector pods. Pure, but for sharingFromCaches, which
+// reads the operator's informer caches.
 //
 // A run may use another diagnosis's collection of a node when:
 //   - the operator created that collector no earlier than this run started, so its snapshot shows
@@ -15,6 +16,7 @@ import type { NetworkDiagnosis } from '../api/v1alpha1/index.js';
 import { collectionsOf, type CollectionView } from '../kube/collections.js';
 import type { CollectorPodRef } from '../kube/collector-pod.js';
 import type { KubeObject } from '../kube/informer.js';
+import { collectorPhaseOf, type SharedObservation } from './next-step.js';
 import type { DiagnosisRef } from './reconciler.js';
 
 /** What other diagnoses are doing, as sharing collections needs to know it. */
@@ -23,20 +25,6 @@ export interface SharingSource {
   collections(): readonly CollectionView[];
   /** Whether a diagnosis other than `ref` has a run that started at or before `at` (ms) and has not finished. */
   otherRunStartedBy(ref: DiagnosisRef, at: number): boolean;
-}
-
-/** Another diagnosis's collection of a node that this run uses. */
-export interface SharedCollection {
-  /** The diagnosis whose collector it is. */
-  readonly owner: DiagnosisRef;
-  readonly node: string;
-  readonly pod: string;
-  readonly phase: string;
-  readonly problem?: string;
-  /** When the operator created its collector, ms since the epoch. */
-  readonly createdAt: number;
-  /** Its snapshot is complete. */
-  readonly delivered: boolean;
 }
 
 export interface SharingQuery {
@@ -69,20 +57,20 @@ function usable(c: CollectionView, q: SharingQuery): boolean {
 }
 
 /** The collection this run uses for each node it may share (nodes absent from the map need their own). */
-export function chooseSharedCollections(q: SharingQuery, collections: readonly CollectionView[]): Map<string, SharedCollection> {
-  const chosen = new Map<string, SharedCollection>();
+export function chooseSharedCollections(q: SharingQuery, collections: readonly CollectionView[]): Map<string, SharedObservation> {
+  const chosen = new Map<string, SharedObservation>();
   const needed = new Set(q.nodes);
   const order = (c: CollectionView): string => `${c.diagnosis.namespace}/${c.diagnosis.name}`;
   const candidates = collections.filter((c) => needed.has(c.node) && usable(c, q)).sort((a, b) => a.createdAt - b.createdAt || order(a).localeCompare(order(b)));
   for (const c of candidates) {
     if (chosen.has(c.node)) continue;
     chosen.set(c.node, {
-      owner: c.diagnosis,
       node: c.node,
       pod: c.pod,
-      phase: c.phase,
+      phase: collectorPhaseOf(c.phase),
       ...(c.problem !== undefined ? { problem: c.problem } : {}),
       createdAt: c.createdAt,
+      owner: order(c),
       delivered: c.delivered,
     });
   }

@@ -234,20 +234,19 @@ function podsByNode(objects: ClusterObjects | undefined, nodes: readonly string[
 }
 
 /** Other diagnoses' collections this run uses, for the nodes it needs and has nothing of its own on. */
-function sharedCollections(d: NetworkDiagnosis, ref: DiagnosisRef, plan: Observations['plan'], own: readonly CollectorObservation[], snapshots: ReadonlySet<string>, objects: ClusterObjects | undefined, sharing: SharingSource | undefined): Map<string, SharedObservation> {
+function sharedCollections(
+  d: NetworkDiagnosis,
+  ref: DiagnosisRef,
+  seen: { readonly plan: Observations['plan']; readonly own: readonly CollectorObservation[]; readonly snapshots: ReadonlySet<string>; readonly objects: ClusterObjects | undefined },
+  sharing: SharingSource | undefined,
+): Map<string, SharedObservation> {
   const runStart = Date.parse(d.status?.startTime ?? '');
   const phase = d.status?.phase;
   const running = d.status?.observedGeneration === d.metadata.generation && (phase === 'Pending' || phase === 'Collecting');
-  if (sharing === undefined || plan.kind !== 'nodes' || !running || Number.isNaN(runStart)) return new Map();
-  const nodes = plan.nodes.filter((n) => !snapshots.has(n) && !own.some((c) => c.node === n));
+  if (sharing === undefined || seen.plan.kind !== 'nodes' || !running || Number.isNaN(runStart)) return new Map();
+  const nodes = seen.plan.nodes.filter((n) => !seen.snapshots.has(n) && !seen.own.some((c) => c.node === n));
   if (nodes.length === 0) return new Map();
-  const chosen = chooseSharedCollections({ self: ref, runStart, nodes, pods: podsByNode(objects, nodes) }, sharing.collections());
-  return new Map(
-    [...chosen].map(([node, c]) => [
-      node,
-      { node, pod: c.pod, phase: collectorPhaseOf(c.phase), createdAt: c.createdAt, ...(c.problem !== undefined ? { problem: c.problem } : {}), owner: `${c.owner.namespace}/${c.owner.name}`, delivered: c.delivered },
-    ]),
-  );
+  return chooseSharedCollections({ self: ref, runStart, nodes, pods: podsByNode(seen.objects, nodes) }, sharing.collections());
 }
 
 function parseKey(key: string): DiagnosisRef | undefined {
@@ -277,7 +276,7 @@ export async function reconcile(key: string, deps: ReconcilerDeps): Promise<Reco
   const objects = needsPlan && resolved.kind === 'query' ? await kube.readClusterObjects() : undefined;
   const plan: Observations['plan'] = needsPlan ? planOf(objects, resolved) : { kind: 'nodes', nodes: [] };
   const now = deps.now();
-  const shared = sharedCollections(d, ref, plan, collectors, snapshots, objects, deps.sharing);
+  const shared = sharedCollections(d, ref, { plan, own: collectors, snapshots, objects }, deps.sharing);
   const mayBeShared = (): boolean => {
     // Runs that started no later than this run's newest collector may be reading its collection.
     const newest = Math.max(...collectors.map((c) => c.createdAt));
