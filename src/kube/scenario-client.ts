@@ -2,7 +2,7 @@
 // objects (created as written; one that exists already counts as created, so a retried step is
 // harmless), the pods' and services' state it waits for, and the NetworkDiagnosis it reads back.
 
-import { CoreV1Api, DiscoveryV1Api, KubernetesObjectApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, HttpMethod, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { NetworkDiagnosis } from '../api/v1alpha1/types.js';
 import { createDiagnosisClient } from './diagnosis-client.js';
 import { KubeApiError } from './errors.js';
@@ -18,7 +18,7 @@ export interface ScenarioPodState {
 
 export interface ScenarioClient {
   createNamespace(name: string): Promise<void>;
-  /** Creates a manifest as written (apiVersion, kind, metadata with namespace); existing is fine. */
+  /** Creates a manifest as written, in the API's field names (apiVersion, kind, metadata with namespace); existing is fine, an unknown field is an error. */
   create(manifest: Readonly<Record<string, unknown>>): Promise<void>;
   podState(namespace: string, name: string): Promise<ScenarioPodState | undefined>;
   /** The service's ClusterIP, or undefined when it does not exist (yet). */
@@ -33,10 +33,29 @@ function describeManifest(manifest: Readonly<Record<string, unknown>>): { kind: 
   return { kind: String(manifest.kind), name: metadata.name ?? '?', ...(metadata.namespace !== undefined ? { namespace: metadata.namespace } : {}) };
 }
 
+/**
+ * KubernetesObjectApi sending a manifest as the API's JSON. Its own `create` serializes through the
+ * client's typed model, which knows fields by the model's names: a NetworkPolicy ingress rule's
+ * `from` is `_from` there, so a manifest written in the API's names lost every `from` (a rule open
+ * to all sources), and a field the model does not know was dropped without a word. Here the body is
+ * the manifest itself, and the API server refuses an unknown field (fieldValidation=Strict),
+ * naming it. The resource's path comes from the API server's discovery, as KubernetesObjectApi's.
+ */
+class ManifestApi extends KubernetesObjectApi {
+  async createAsWritten(manifest: KubernetesObject): Promise<void> {
+    const request = this.configuration.baseServer.makeRequestContext(await this.specUriPath(manifest, 'create'), HttpMethod.POST);
+    request.setQueryParam('fieldValidation', 'Strict');
+    request.setHeaderParam('Accept', 'application/json');
+    request.setHeaderParam('Content-Type', 'application/json');
+    request.setBody(JSON.stringify(manifest));
+    await this.requestPromise(request);
+  }
+}
+
 export function createScenarioClient(config: KubeConfig): ScenarioClient {
   const core = config.makeApiClient(CoreV1Api);
   const discovery = config.makeApiClient(DiscoveryV1Api);
-  const objects = KubernetesObjectApi.makeApiClient(config);
+  const objects = config.makeApiClient(ManifestApi);
   const diagnoses = createDiagnosisClient(config);
 
   const createIgnoringExisting = async (operation: { description: string; verb: string; resource: string; namespace?: string }, call: () => Promise<unknown>): Promise<void> => {
@@ -57,7 +76,7 @@ export function createScenarioClient(config: KubeConfig): ScenarioClient {
       const { kind, namespace, name } = describeManifest(manifest);
       return createIgnoringExisting(
         { description: `create ${kind} ${namespace !== undefined ? `${namespace}/` : ''}${name}`, verb: 'create', resource: kind.toLowerCase(), ...(namespace !== undefined ? { namespace } : {}) },
-        () => objects.create(manifest),
+        () => objects.createAsWritten(manifest),
       );
     },
 

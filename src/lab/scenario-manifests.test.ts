@@ -68,6 +68,20 @@ describe('scenarioManifests', () => {
     expect(m.pods.filter((p) => JSON.stringify(p).includes(serviceLabel('empty')))).toEqual([]);
   });
 
+  it("gives a pod its scenario labels beside the lab's own, whatever its start", () => {
+    const labelled = parseScenario(
+      'name: labelled\nnetwork: bridge\nnodes:\n  - name: node1\n    pods:\n      - {name: a, labels: {role: frontend, app.example.com/tier: web}}\n      - {name: b, start: afterFaults, labels: {role: db}, listen: [{port: 80, protocol: TCP}]}\nservices: [{name: svc, port: 80, endpoints: [a]}]\ndiagnose: {source: a, destination: b, port: 80, protocol: TCP}\nexpect: {}\n',
+      'labelled.yaml',
+    );
+    const manifests = scenarioManifests(labelled, 'lab-1');
+    expect(manifests.pods[0]?.metadata).toEqual({
+      name: 'a',
+      namespace: 'lab-1',
+      labels: { 'app.kubernetes.io/part-of': 'netdiag-lab', role: 'frontend', 'app.example.com/tier': 'web', [serviceLabel('svc')]: 'true' },
+    });
+    expect(manifests.podsAfterFaults[0]?.metadata).toEqual({ name: 'b', namespace: 'lab-1', labels: { 'app.kubernetes.io/part-of': 'netdiag-lab', role: 'db' } });
+  });
+
   it('puts policies in the namespace as written', () => {
     expect(m.policies[0]).toEqual({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'deny', namespace: 'lab-1' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } });
   });

@@ -1,14 +1,14 @@
 // The Kubernetes objects a scenario stands for, as plain manifests the lab applies through the API
 // server: a pod per scenario pod (bound to its node by spec.nodeName, one containerPort per
-// listener, so the virtual kubelet starts them), a host-network pod per node that listens (the
-// kubelet starts host listeners from containerPorts too), a Service per scenario service (selecting
-// its endpoint pods by a label of its own), the NetworkPolicies as written, and the
-// NetworkDiagnosis. Pure: data in, data out.
+// listener, so the virtual kubelet starts them; its scenario labels beside the lab's own), a
+// host-network pod per node that listens (the kubelet starts host listeners from containerPorts
+// too), a Service per scenario service (selecting its endpoint pods by a label of its own), the
+// NetworkPolicies as written, and the NetworkDiagnosis. Pure: data in, data out.
 
 import { API_VERSION, KIND } from '../api/v1alpha1/index.js';
 import type { DestinationEndpoint, NetworkDiagnosisSpec, SourceEndpoint } from '../api/v1alpha1/index.js';
 import { isIp } from '../diagnosis/index.js';
-import type { Listen, Scenario, ScenarioPolicy } from './scenario.js';
+import { LAB_LABEL_PREFIX, LAB_PART_OF_LABEL, type Listen, type Scenario, type ScenarioPolicy } from './scenario.js';
 
 /** A manifest as applied (apiVersion, kind, metadata, spec). */
 export type Manifest = Readonly<Record<string, unknown>>;
@@ -27,7 +27,7 @@ export interface ScenarioManifests {
 export const SCENARIO_DIAGNOSIS_NAME = 'scenario';
 /** The image the lab's pods name; the virtual kubelet runs no image, only the declared listeners. */
 export const LAB_POD_IMAGE = 'netdiag.io/lab-listener';
-const SERVICE_LABEL_PREFIX = 'lab.netdiag.io/svc-';
+const SERVICE_LABEL_PREFIX = `${LAB_LABEL_PREFIX}svc-`;
 
 /** The label that makes a pod an endpoint of service NAME. */
 export function serviceLabel(name: string): string {
@@ -47,7 +47,7 @@ function podManifest(name: string, namespace: string, node: string, listen: read
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'netdiag-lab', ...labels } },
+    metadata: { name, namespace, labels: { [LAB_PART_OF_LABEL]: 'netdiag-lab', ...labels } },
     spec: {
       nodeName: node,
       ...(hostNetwork ? { hostNetwork: true } : {}),
@@ -81,7 +81,8 @@ export function scenarioManifests(scenario: Scenario, namespace: string): Scenar
   for (const node of scenario.nodes) {
     if ((node.listen ?? []).length > 0) pods.push(podManifest(nodeListenerPodName(node.name), namespace, node.name, node.listen, {}, true));
     for (const pod of node.pods ?? []) {
-      const labels = Object.fromEntries((endpointsOf.get(pod.name) ?? []).map((s) => [serviceLabel(s), 'true']));
+      // The scenario's labels cannot name the lab's own (parseScenario refuses them).
+      const labels = { ...pod.labels, ...Object.fromEntries((endpointsOf.get(pod.name) ?? []).map((s) => [serviceLabel(s), 'true'])) };
       (pod.start === 'afterFaults' ? podsAfterFaults : pods).push(podManifest(pod.name, namespace, node.name, pod.listen, labels, false));
     }
   }

@@ -125,7 +125,7 @@ nodes:
     ['an unknown node field', 'name: t\nnetwork: bridge\nnodes:\n  - name: node1\n    pod: [{name: pod1}]\n',
       'f.yaml:5: nodes[0].pod: unknown field (expected name, faults, listen or pods)'],
     ['an unknown pod field', 'name: t\nnetwork: bridge\nnodes:\n  - name: node1\n    pods:\n      - name: pod1\n        image: nginx\n',
-      'f.yaml:7: nodes[0].pods[0].image: unknown field (expected name, listen, faults or start)'],
+      'f.yaml:7: nodes[0].pods[0].image: unknown field (expected name, labels, listen, faults or start)'],
     ['an unknown listen field', 'name: t\nnetwork: bridge\nnodes:\n  - name: n\n    pods:\n      - name: p\n        listen:\n          - {port: 80, proto: TCP}\n',
       'f.yaml:8: nodes[0].pods[0].listen[0].proto: unknown field (expected port or protocol)'],
     ['an unknown expected-suspicion field', `${head}${diagnose}expect:\n  suspicions:\n    - {code: LinkDown, message: x}\n`,
@@ -317,5 +317,52 @@ expect:
     ['a star inside a code', TAPPED.replace('"Cni*"', '"C*ni"'), 't.yaml:17: expect.absent[0].code: "C*ni" is not a suspicion code (e.g. LinkDown), nor a prefix of codes ending in * (e.g. Cni*)'],
   ])('refuses %s', (_what, text, message) => {
     expect(thrown(() => parseScenario(text, 't.yaml')).message).toBe(message);
+  });
+});
+
+describe('parseScenario: pod labels', () => {
+  // Line 6 holds the labels of pod2.
+  const labelled = (labels: string): string => `name: labels
+network: calico-bgp
+nodes:
+  - name: node1
+    pods:
+      - {name: pod1, labels: ${labels}}
+      - {name: pod2, listen: [{port: 80, protocol: TCP}]}
+diagnose: {source: pod1, destination: pod2, port: 80, protocol: TCP}
+expect: {}
+`;
+
+  it('reads labels as the API takes them, a prefixed key and an empty value too', () => {
+    const s = parseScenario(labelled('{role: frontend, app.kubernetes.io/name: web, example.com/Tier_1.a: "", v: "1.0"}'), 'l.yaml');
+    expect(s.nodes[0]?.pods?.[0]).toStrictEqual({ name: 'pod1', labels: { role: 'frontend', 'app.kubernetes.io/name': 'web', 'example.com/Tier_1.a': '', v: '1.0' } });
+    expect(s.nodes[0]?.pods?.[1]).toStrictEqual({ name: 'pod2', listen: [{ port: 80, protocol: 'TCP' }] });
+  });
+
+  it('reads labels written as a block mapping, through an alias', () => {
+    const text = labelled('&front {role: frontend}').replace('- {name: pod2,', '- {name: pod2, labels: *front,');
+    expect(parseScenario(text, 'l.yaml').nodes[0]?.pods?.map((p) => p.labels)).toStrictEqual([{ role: 'frontend' }, { role: 'frontend' }]);
+  });
+
+  it.each([
+    ['labels as a list', '[role, frontend]', 'l.yaml:6: nodes[0].pods[0].labels: expected a mapping, got a list'],
+    ['a number as a value', '{tier: 1}', 'l.yaml:6: nodes[0].pods[0].labels.tier: expected a label value (a string), got 1 (quote it: "1")'],
+    ['a boolean as a value', '{canary: true}', 'l.yaml:6: nodes[0].pods[0].labels.canary: expected a label value (a string), got true (quote it: "true")'],
+    ['no value', '{role: }', 'l.yaml:6: nodes[0].pods[0].labels.role: expected a label value (a string), got nothing'],
+    ['a mapping as a value', '{role: {a: b}}', 'l.yaml:6: nodes[0].pods[0].labels.role: expected a single value, got a mapping'],
+    ['a value with a space', '{role: front end}', 'l.yaml:6: nodes[0].pods[0].labels.role: "front end" is not a valid label value (at most 63 of letters, digits, "-", "_" and ".", a letter or digit at both ends)'],
+    ['a value ending in "-"', '{role: front-}', 'l.yaml:6: nodes[0].pods[0].labels.role: "front-" is not a valid label value (at most 63 of letters, digits, "-", "_" and ".", a letter or digit at both ends)'],
+    ['a value of 64', `{role: ${'a'.repeat(64)}}`, `l.yaml:6: nodes[0].pods[0].labels.role: "${'a'.repeat(64)}" is not a valid label value (at most 63 of letters, digits, "-", "_" and ".", a letter or digit at both ends)`],
+    ['a number as a key', '{1: a}', 'l.yaml:6: nodes[0].pods[0].labels: expected a label key, got 1'],
+    ['a key with a space', '{"my role": a}', 'l.yaml:6: nodes[0].pods[0].labels.my role: "my role" is not a valid label key (its name: at most 63 of letters, digits, "-", "_" and ".", a letter or digit at both ends)'],
+    ['a key with two slashes', '{a/b/c: x}', 'l.yaml:6: nodes[0].pods[0].labels.a/b/c: "a/b/c" is not a valid label key (its name after the "/": at most 63 of letters, digits, "-", "_" and ".", a letter or digit at both ends)'],
+    ['a key with an empty name', '{example.com/: x}', 'l.yaml:6: nodes[0].pods[0].labels.example.com/: "example.com/" is not a valid label key (its name after the "/": at most 63 of letters, digits, "-", "_" and ".", a letter or digit at both ends)'],
+    ['a key with an upper-case prefix', '{Example.com/role: x}', 'l.yaml:6: nodes[0].pods[0].labels.Example.com/role: "Example.com/role" is not a valid label key (its prefix before the "/": a DNS subdomain, lower-case letters, digits, "-" and ".", at most 253)'],
+    ["the lab's part-of label", '{app.kubernetes.io/part-of: x}', 'l.yaml:6: nodes[0].pods[0].labels.app.kubernetes.io/part-of: "app.kubernetes.io/part-of" is a label the lab sets itself'],
+    ["a label of the lab's own prefix", '{lab.netdiag.io/svc-web: "true"}', 'l.yaml:6: nodes[0].pods[0].labels.lab.netdiag.io/svc-web: "lab.netdiag.io/svc-web" is a label the lab sets itself'],
+  ])('refuses %s', (_what, labels, message) => {
+    const error = thrown(() => parseScenario(labelled(labels), 'l.yaml'));
+    expect(error).toBeInstanceOf(ScenarioError);
+    expect(error.message).toBe(message);
   });
 });

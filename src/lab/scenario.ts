@@ -40,6 +40,11 @@ export interface ScenarioPod {
    * it or reports why its sandbox failed. Absent: `beforeFaults`.
    */
   readonly start?: PodStart;
+  /**
+   * Labels of the pod's object, beside those the lab sets itself: what a NetworkPolicy selects
+   * pods by (its spec.podSelector, the podSelector of a rule's peer).
+   */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface ScenarioNode {
@@ -315,21 +320,26 @@ class Reader {
   /** A mapping's fields, checked against `allowed`; unknown fields are errors naming them. */
   map(at0: At, allowed: readonly string[]): Fields {
     const at = this.resolve(at0);
-    if (!isMap(at.node)) this.fail(at, `expected a mapping, got ${this.describe(at.node)}`);
     const fields = new Map<string, At>();
-    for (const pair of at.node.items) {
-      const key = isAlias(pair.key) ? pair.key.resolve(this.doc) : pair.key;
-      const keyAt: At = { node: (pair.key as YamlNode | null) ?? null, path: at.path, fallbackLine: this.line(at) };
-      if (!isScalar(key) || typeof key.value !== 'string') this.fail(keyAt, `expected a field name, got ${this.describe(isScalar(key) || isMap(key) || isSeq(key) ? key : null)}`);
-      const name = key.value;
-      const path = at.path === '' ? name : `${at.path}.${name}`;
-      const fieldAt: At = { node: (pair.value as YamlNode | null) ?? null, path, fallbackLine: this.line(keyAt) };
-      if (!allowed.includes(name)) {
-        this.fail({ ...keyAt, path }, `unknown field (expected ${listWords(allowed)})`);
-      }
-      fields.set(name, fieldAt);
+    for (const { name, keyAt, valueAt } of this.entries(at, 'a field name')) {
+      if (!allowed.includes(name)) this.fail(keyAt, `unknown field (expected ${listWords(allowed)})`);
+      fields.set(name, valueAt);
     }
     return new Fields(this, at, fields);
+  }
+
+  /** A mapping's entries in order, whatever their names (each key a string, `what` in an error). */
+  entries(at0: At, what: string): { name: string; keyAt: At; valueAt: At }[] {
+    const at = this.resolve(at0);
+    if (!isMap(at.node)) this.fail(at, `expected a mapping, got ${this.describe(at.node)}`);
+    return at.node.items.map((pair) => {
+      const key = isAlias(pair.key) ? pair.key.resolve(this.doc) : pair.key;
+      const keyAt: At = { node: (pair.key as YamlNode | null) ?? null, path: at.path, fallbackLine: this.line(at) };
+      if (!isScalar(key) || typeof key.value !== 'string') this.fail(keyAt, `expected ${what}, got ${this.describe(isScalar(key) || isMap(key) || isSeq(key) ? key : null)}`);
+      const name = key.value;
+      const path = at.path === '' ? name : `${at.path}.${name}`;
+      return { name, keyAt: { ...keyAt, path }, valueAt: { node: (pair.value as YamlNode | null) ?? null, path, fallbackLine: this.line(keyAt) } };
+    });
   }
 
   list(at0: At): At[] {
@@ -426,6 +436,15 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** A suspicion code, or (in `expect`) a prefix of codes ending in `*`. */
 const SUSPICION_CODE = /^[A-Z][A-Za-z0-9]*\*?$/;
+/** A label key's name part, and a non-empty label value: at most 63, alphanumeric at both ends. */
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** A label key's prefix: an RFC 1123 subdomain, at most 253. */
+const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The label the lab puts on every pod of a scenario (scenario-manifests.ts); a scenario's `labels` cannot set it. */
+export const LAB_PART_OF_LABEL = 'app.kubernetes.io/part-of';
+/** The prefix of the labels the lab keeps to itself (a service's endpoints are selected by one). */
+export const LAB_LABEL_PREFIX = 'lab.netdiag.io/';
 
 /** Parses and checks a scenario file; throws a ScenarioError `FILE:LINE: FIELD: what is wrong`. */
 export function parseScenario(text: string, file: string): Scenario {
@@ -538,10 +557,12 @@ function readNode(reader: Reader, at: At, names: Names, faults: { command: strin
 }
 
 function readPod(reader: Reader, at: At, names: Names, faults: { command: string; at: At }[]): ScenarioPod {
-  const fields = reader.map(at, ['name', 'listen', 'faults', 'start']);
+  const fields = reader.map(at, ['name', 'labels', 'listen', 'faults', 'start']);
   const nameAt = fields.required('name');
   const name = readName(reader, nameAt, 'pod');
   names.add('pod', name, nameAt);
+  const labelsAt = fields.optional('labels');
+  const labels = labelsAt === undefined ? undefined : readLabels(reader, labelsAt);
   const listen = readListen(reader, fields.optional('listen'));
   const startAt = fields.optional('start');
   const start = startAt === undefined ? undefined : reader.oneOf(startAt, POD_STARTS);
@@ -551,7 +572,47 @@ function readPod(reader: Reader, at: At, names: Names, faults: { command: string
     if (faultsAt !== undefined) reader.fail(faultsAt, 'a pod with start: afterFaults has no faults of its own (they run before it exists)');
   }
   const faultList = readFaults(reader, faultsAt, faults);
-  return { name, ...(listen === undefined ? {} : { listen }), ...(faultList === undefined ? {} : { faults: faultList }), ...(start === undefined ? {} : { start }) };
+  return {
+    name,
+    ...(labels === undefined ? {} : { labels }),
+    ...(listen === undefined ? {} : { listen }),
+    ...(faultList === undefined ? {} : { faults: faultList }),
+    ...(start === undefined ? {} : { start }),
+  };
+}
+
+/** Labels as the API takes them: `[PREFIX/]NAME: VALUE`, every value a string (an empty one too). */
+function readLabels(reader: Reader, at: At): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const { name: key, keyAt, valueAt } of reader.entries(at, 'a label key')) {
+    const problem = labelKeyProblem(key);
+    if (problem !== undefined) reader.fail(keyAt, problem);
+    const { at: resolved, value } = reader.scalar(valueAt);
+    if (typeof value !== 'string') {
+      const hint = typeof value === 'number' || typeof value === 'boolean' ? ` (quote it: "${String(value)}")` : '';
+      reader.fail(resolved, `expected a label value (a string), got ${reader.describe(resolved.node)}${hint}`);
+    }
+    if (value !== '' && !LABEL_NAME.test(value)) {
+      reader.fail(resolved, `${JSON.stringify(value)} is not a valid label value (at most 63 of letters, digits, "-", "_" and ".", a letter or digit at both ends)`);
+    }
+    labels[key] = value;
+  }
+  return labels;
+}
+
+/** Why KEY cannot be a label key of a scenario's pod, or undefined when it can. */
+function labelKeyProblem(key: string): string | undefined {
+  const slash = key.indexOf('/');
+  const prefix = slash === -1 ? undefined : key.slice(0, slash);
+  const name = slash === -1 ? key : key.slice(slash + 1);
+  if (!LABEL_NAME.test(name)) {
+    return `${JSON.stringify(key)} is not a valid label key (its name${prefix === undefined ? '' : ' after the "/"'}: at most 63 of letters, digits, "-", "_" and ".", a letter or digit at both ends)`;
+  }
+  if (prefix !== undefined && (prefix.length > 253 || !LABEL_PREFIX.test(prefix))) {
+    return `${JSON.stringify(key)} is not a valid label key (its prefix before the "/": a DNS subdomain, lower-case letters, digits, "-" and ".", at most 253)`;
+  }
+  if (key === LAB_PART_OF_LABEL || key.startsWith(LAB_LABEL_PREFIX)) return `${JSON.stringify(key)} is a label the lab sets itself`;
+  return undefined;
 }
 
 function readFaults(reader: Reader, at: At | undefined, faults: { command: string; at: At }[]): string[] | undefined {
