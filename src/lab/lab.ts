@@ -16,7 +16,7 @@ import { labNetwork } from './networks/index.js';
 import type { LabNetwork, LabPeer } from './networks/types.js';
 import { run, sleep, startDaemon, stopDaemon, tryRun, type Daemon } from './process.js';
 import type { ScenarioNetwork } from './scenario.js';
-import { cleanRecorded, labProcessAlive, LabState, readState, type RecordedNode } from './state.js';
+import { cleanRecorded, clearPreviousLab, labProcessAlive, LabState, readState, type RecordedNode } from './state.js';
 import { addNode, createBridge, pickSubnet, routePodCIDR } from './underlay.js';
 import { VirtualKubelet, type LabRunningPod } from './virtual-kubelet.js';
 
@@ -109,6 +109,9 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   if (previous !== undefined && previous.phase !== 'stopped' && labProcessAlive(previous) && previous.pid !== process.pid) {
     throw new Error(`a lab is already running from ${dir} (pid ${previous.pid}): netdiag lab down first`);
   }
+  // A lab always starts from an empty cluster, also in the directory of one that was brought down.
+  const cleared = clearPreviousLab(dir);
+  if (cleared.length > 0) log(`removed the previous lab's ${cleared.join(' and ')} from ${dir}`);
   const network = typeof options.network === 'string' ? labNetwork(options.network) : options.network;
   const tapRefusal = options.cniTap === true ? cniTapRefusal(network.mode) : undefined;
   if (tapRefusal !== undefined) throw new Error(`cniTap: ${tapRefusal}`);

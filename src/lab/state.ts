@@ -2,7 +2,7 @@
 // recorded here as it is created, so that `netdiag lab down` can remove it even after the lab's
 // process crashed. Written atomically (a temporary file renamed over it) after every change.
 
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killProcess, processMatches, tryRun } from './process.js';
 
@@ -170,4 +170,21 @@ function processCommand(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What a stopped lab leaves in its directory and a new lab must not inherit: the control plane
+ * (etcd's data would bring back the old lab's pods, services and diagnoses, answering for the new
+ * lab) and the nodes' roots (CNI configuration, IPAM allocations, daemons' state). The binaries'
+ * links stay. Returns what it removed (relative to `dir`).
+ */
+export function clearPreviousLab(dir: string): string[] {
+  const removed: string[] = [];
+  for (const sub of ['control-plane', 'nodes']) {
+    const path = join(dir, sub);
+    if (!existsSync(path)) continue;
+    rmSync(path, { recursive: true, force: true });
+    removed.push(sub);
+  }
+  return removed;
 }
