@@ -66,16 +66,8 @@ function withApiIngressNames(policy: ClientObject): ClientObject {
   return { ...policy, spec: { ...spec, ingress } } as ClientObject;
 }
 
-/** The seven collections a diagnosis reads, as the client hands them out. */
-export interface ClientClusterObjects {
-  readonly nodes: readonly ClientObject[];
-  readonly pods: readonly ClientObject[];
-  readonly services: readonly ClientObject[];
-  readonly endpointSlices: readonly ClientObject[];
-  readonly networkPolicies: readonly ClientObject[];
-  readonly daemonSets: readonly ClientObject[];
-  readonly namespaces: readonly ClientObject[];
-}
+/** The collections a diagnosis reads (every one of ClusterObjects'), as the client hands them out. */
+export type ClientClusterObjects = { readonly [K in keyof ClusterObjects]-?: readonly ClientObject[] };
 
 /** The client's collections as the engine's ClusterObjects (listed or cached alike). */
 export function asClusterObjects(lists: ClientClusterObjects): ClusterObjects {
