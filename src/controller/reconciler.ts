@@ -430,8 +430,11 @@ async function runDiagnosis(
   const snapshots = new Map<string, SourcedSnapshot>();
   for (const node of step.snapshots) {
     const owner = sharedFrom.get(node);
+    // Owners are keys this operator wrote (`namespace/name`); one that does not parse is a bug, never this run's own snapshot.
+    const from = owner === undefined ? ref : parseKey(owner);
+    if (from === undefined) throw new Error(`diagnose ${ref.namespace}/${ref.name}: the shared collection of node ${node} names no diagnosis (${JSON.stringify(owner)})`);
     try {
-      snapshots.set(node, await deps.kube.readSnapshot(deps.operatorNamespace, owner !== undefined ? parseKey(owner) ?? ref : ref, node));
+      snapshots.set(node, await deps.kube.readSnapshot(deps.operatorNamespace, from, node));
     } catch (error) {
       // Another diagnosis's snapshot can go (its run removed it) between seeing it and reading it:
       // not this node's failure. The retry finds it gone and starts a collector of this run's own.
